@@ -1,0 +1,204 @@
+"""One exception tree for the whole gateway; each error knows its HTTP status and problem `code`.
+
+    GatewayError                         500 internal_error
+    ├── CallerError                      the gateway's own caller got something wrong
+    │   ├── InvalidBody                  400 invalid_json / invalid_input
+    │   ├── MissingApiKey                401 missing_api_key
+    │   ├── UnknownApiKey                401 invalid_api_key
+    │   ├── ProviderForbidden            403 provider_forbidden
+    │   ├── UnknownProvider              404 unknown_provider
+    │   ├── BodyTooLarge                 413 body_too_large
+    │   └── UnsupportedMediaType         415 unsupported_media_type
+    ├── CacheUnavailable                 503 cache_unavailable (retryable)
+    ├── VendorError                      the vendor answered, and the answer is a failure
+    │   ├── VendorRejectedInput          422 vendor_rejected_input / vendor_account_not_found /
+    │   │                                    vendor_credential_invalid
+    │   ├── VendorQuotaExceeded          429 vendor_quota_exceeded (Retry-After)
+    │   ├── VendorConfigurationError     502 vendor_signature_rejected / vendor_app_key_rejected /
+    │   │                                    vendor_clock_skew / vendor_permission_denied
+    │   ├── VendorUnavailable            502 vendor_unavailable (retryable)
+    │   └── VendorUnknownError           502 vendor_error
+    └── TransportError                   no usable vendor answer at all
+        ├── VendorUnreachable            502 vendor_unreachable (retryable)
+        ├── VendorHttpError              502 vendor_http_error (retryable on 5xx)
+        ├── VendorBadResponse            502 vendor_bad_response
+        └── VendorTimeout                504 vendor_timeout (retryable)
+
+Messages (`detail`) are written for the caller and never carry a secret, a signature, a token or a
+vendor stack trace; the vendor's own words travel separately in `upstream`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamDetail:
+    """What the vendor said, as it said it (code, sub_code, message)."""
+
+    code: str | None = None
+    sub_code: str | None = None
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "sub_code": self.sub_code, "message": self.message}
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway turns into a problem document."""
+
+    status: int = 500  # per class; an instance may carry another (e.g. an unusual HTTP status)
+    default_code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        provider: str | None = None,
+        upstream: UpstreamDetail | None = None,
+        retryable: bool | None = None,
+        retry_after_s: int | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.provider = provider
+        self.upstream = upstream
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.retry_after_s = retry_after_s
+        self.extensions = dict(extensions or {})  # extra problem members, e.g. the invalid fields
+
+
+class CallerError(GatewayError):
+    status = 400
+    default_code = "bad_request"
+    title = "Bad request"
+
+
+class InvalidBody(CallerError):
+    status = 400
+    default_code = "invalid_input"
+    title = "Invalid request body"
+
+
+class MissingApiKey(CallerError):
+    status = 401
+    default_code = "missing_api_key"
+    title = "Missing API key"
+
+
+class UnknownApiKey(CallerError):
+    status = 401
+    default_code = "invalid_api_key"
+    title = "Invalid API key"
+
+
+class ProviderForbidden(CallerError):
+    status = 403
+    default_code = "provider_forbidden"
+    title = "Provider not allowed for this key"
+
+
+class UnknownProvider(CallerError):
+    status = 404
+    default_code = "unknown_provider"
+    title = "Unknown provider"
+
+
+class BodyTooLarge(CallerError):
+    status = 413
+    default_code = "body_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(CallerError):
+    status = 415
+    default_code = "unsupported_media_type"
+    title = "Request body must be JSON"
+
+
+class CacheUnavailable(GatewayError):
+    """The credential store is needed for this request (forgetting a credential) and is down."""
+
+    status = 503
+    default_code = "cache_unavailable"
+    title = "Credential store unavailable"
+    default_retryable = True
+
+
+class VendorError(GatewayError):
+    """The vendor answered with a failure it names."""
+
+    status = 502
+    default_code = "vendor_error"
+    title = "Vendor error"
+
+
+class VendorRejectedInput(VendorError):
+    status = 422
+    default_code = "vendor_rejected_input"
+    title = "The vendor rejected the input"
+
+
+class VendorQuotaExceeded(VendorError):
+    status = 429
+    default_code = "vendor_quota_exceeded"
+    title = "Vendor call quota exceeded"
+    default_retryable = True
+
+
+class VendorConfigurationError(VendorError):
+    status = 502
+    default_code = "vendor_configuration_error"
+    title = "The vendor rejected the gateway's configuration"
+
+
+class VendorUnavailable(VendorError):
+    status = 502
+    default_code = "vendor_unavailable"
+    title = "The vendor is temporarily unavailable"
+    default_retryable = True
+
+
+class VendorUnknownError(VendorError):
+    status = 502
+    default_code = "vendor_error"
+    title = "Vendor error"
+
+
+class TransportError(GatewayError):
+    """No usable answer came back from the vendor."""
+
+    status = 502
+    default_code = "vendor_transport_error"
+    title = "Vendor transport failure"
+
+
+class VendorUnreachable(TransportError):
+    default_code = "vendor_unreachable"
+    title = "The vendor could not be reached"
+    default_retryable = True
+
+
+class VendorHttpError(TransportError):
+    default_code = "vendor_http_error"
+    title = "The vendor answered with an HTTP error"
+
+
+class VendorBadResponse(TransportError):
+    default_code = "vendor_bad_response"
+    title = "The vendor's answer could not be read"
+
+
+class VendorTimeout(TransportError):
+    status = 504
+    default_code = "vendor_timeout"
+    title = "The vendor did not answer in time"
+    default_retryable = True

@@ -1,0 +1,227 @@
+"""Taobao Open Platform (TOP) router calls: the request, the envelope and the error classes (VENDORS.md §1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from gateway.errors import (
+    GatewayError,
+    UpstreamDetail,
+    VendorBadResponse,
+    VendorConfigurationError,
+    VendorQuotaExceeded,
+    VendorRejectedInput,
+    VendorUnavailable,
+    VendorUnknownError,
+)
+from gateway.providers.base import Credential, Inputs, SendContext, VendorRequest, VendorResponse
+from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.settings import ProviderSettings
+from gateway.signing import top as top_signing
+
+CONTENT_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class TopOperation:
+    """A TOP API as data: its method name, inputs, how inputs become business params, how to read `result`."""
+
+    method: str
+    input_model: type[Inputs]
+    identity_fields: tuple[str, ...]
+    business_params: Callable[[Any, SendContext], dict[str, str]]
+    read_result: Callable[[Mapping[str, Any], float], Credential]
+
+    @property
+    def kind(self) -> str:
+        return f"top:{self.method}"
+
+    @property
+    def response_key(self) -> str:
+        """`<name>_response`: the method without a leading `taobao.`, dots as underscores."""
+        return self.method.removeprefix("taobao.").replace(".", "_") + "_response"
+
+    def build_request(
+        self, inputs: Inputs, settings: ProviderSettings, secret: str, ctx: SendContext
+    ) -> VendorRequest:
+        params = system_params(self.method, settings, ctx.now)
+        params.update(self.business_params(inputs, ctx))
+        params = top_signing.drop_empty_values(params)
+        params["sign"] = top_signing.sign(params, secret, settings.sign_method)
+        # Everything goes in the form body (accepted by TOP, VENDORS.md §1): the signature then never
+        # lands in a proxy's URL access log. Sorted so the bytes are stable for tests and debugging.
+        body = urlencode(sorted(params.items())).encode("utf-8")
+        return VendorRequest(
+            method="POST",
+            url=settings.endpoint,
+            headers={"Content-Type": CONTENT_TYPE, "Accept": "application/json"},
+            body=body,
+            string_to_sign=top_signing.string_to_sign(params),
+            api=self.method,
+        )
+
+    def read_response(self, response: VendorResponse, now: float) -> Credential:
+        payload = read_envelope(response, self.response_key)
+        credential = self.read_result(payload, now)
+        request_id = payload.get("request_id")
+        if isinstance(request_id, str):
+            return Credential(
+                credential.token,
+                credential.expires_at,
+                credential.data,
+                request_id,
+                credential.cacheable,
+            )
+        return credential
+
+
+def system_params(method: str, settings: ProviderSettings, now: float) -> dict[str, str]:
+    """The system parameters every TOP call carries (the value of `sign_method` is itself signed)."""
+    params = {
+        "method": method,
+        "app_key": settings.app_key,
+        "timestamp": top_signing.top_timestamp(now),
+        "v": "2.0",
+        "sign_method": settings.sign_method,
+        "format": "json",
+    }
+    if settings.simplify:
+        params["simplify"] = "true"
+    return params
+
+
+def compact_json(value: Mapping[str, Any]) -> str:
+    """Structured parameters travel as one compact JSON string, nulls omitted (the official SDK's form)."""
+    return orjson.dumps(_without_nulls(value)).decode("utf-8")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def read_envelope(response: VendorResponse, response_key: str) -> Mapping[str, Any]:
+    """The success payload, unwrapped from `<name>_response` (or as is with `simplify`); errors raise."""
+    raise_for_http_status(response)
+    body = decode_json_body(response)
+    error = body.get("error_response")
+    if isinstance(error, Mapping):
+        raise error_from_response(error)
+    wrapped = body.get(response_key)
+    if isinstance(wrapped, Mapping):
+        return wrapped
+    wrappers = [v for k, v in body.items() if k.endswith("_response") and isinstance(v, Mapping)]
+    if len(body) == 1 and len(wrappers) == 1:
+        return wrappers[0]
+    return body  # simplify=true: no wrapper
+
+
+_TRANSIENT_SUB_CODES = frozenset(
+    {
+        "isp.top-remote-connection-timeout",
+        "isp.top-remote-service-unavailable",
+        "isp.top-remote-connection-control-error",
+        "isp.top-remote-unknown-error",
+        "isp.remote-connection-error",
+        "isp.service-error",
+        "isp.call-limited",
+    }
+)
+_QUOTA_CODES = frozenset({4, 5, 6, 7})
+_CALLER_CODES = frozenset({21, 22, 23, 32, 33, 34, 40, 41, 43, 47})
+_CREDENTIAL_CODES = frozenset({26, 27, 44})
+_BAN_SECONDS = re.compile(r"(\d+)\s*more\s*seconds", re.IGNORECASE)
+DEFAULT_BAN_S = 60
+
+
+def error_from_response(error: Mapping[str, Any]) -> GatewayError:
+    """Classify an `error_response` by `code`, then `sub_code` (VENDORS.md §1 "Error classes")."""
+    code = _int_or_none(error.get("code"))
+    sub_code = _str_or_none(error.get("sub_code"))
+    msg = _str_or_none(error.get("msg"))
+    sub_msg = _str_or_none(error.get("sub_msg"))
+    upstream = UpstreamDetail(
+        code=None if code is None else str(code), sub_code=sub_code, message=sub_msg or msg
+    )
+    said = f"the vendor answered code {code}" + (f" ({sub_code})" if sub_code else "")
+    if code in _QUOTA_CODES:
+        return VendorQuotaExceeded(
+            f"{said}: the app key is call-limited",
+            upstream=upstream,
+            retry_after_s=ban_seconds(sub_msg or msg),
+        )
+    if code == 10 or (sub_code and _is_transient_sub_code(sub_code)):
+        return VendorUnavailable(f"{said}: service unavailable", upstream=upstream)
+    if code in (11, 12, 13):
+        return VendorConfigurationError(
+            f"{said}: the app lacks permission for this API",
+            code="vendor_permission_denied",
+            upstream=upstream,
+        )
+    if code in (24, 25):
+        return VendorConfigurationError(
+            f"{said}: check the provider's app_secret and sign_method",
+            code="vendor_signature_rejected",
+            upstream=upstream,
+        )
+    if code in (28, 29):
+        return VendorConfigurationError(
+            f"{said}: check the provider's app_key",
+            code="vendor_app_key_rejected",
+            upstream=upstream,
+        )
+    if code in (30, 31):
+        return VendorConfigurationError(
+            f"{said}: the gateway's clock or timestamp zone is off",
+            code="vendor_clock_skew",
+            upstream=upstream,
+        )
+    if code in _CREDENTIAL_CODES:
+        return VendorRejectedInput(
+            f"{said}: session or access token invalid",
+            code="vendor_credential_invalid",
+            upstream=upstream,
+        )
+    if code in _CALLER_CODES or (code in (15, 50) and sub_code and sub_code.startswith("isv.")):
+        return VendorRejectedInput(f"{said}: the input was rejected", upstream=upstream)
+    return VendorUnknownError(f"{said}", upstream=upstream)
+
+
+def _is_transient_sub_code(sub_code: str) -> bool:
+    return sub_code.removesuffix("-tmall") in _TRANSIENT_SUB_CODES or sub_code.startswith("isp.")
+
+
+def ban_seconds(message: str | None) -> int:
+    """Seconds of an app-key ban from "This ban will last for N more seconds", else a default."""
+    found = _BAN_SECONDS.search(message or "")
+    return int(found.group(1)) if found else DEFAULT_BAN_S
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def require_result(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    result = payload.get("result")
+    if not isinstance(result, Mapping):
+        raise VendorBadResponse("the vendor's answer has no result object")
+    return result

@@ -1,0 +1,192 @@
+"""Settings: environment variables with the `GATEWAY_` prefix over an optional YAML file.
+
+Read once at start-up and passed down; secrets are `SecretStr` so they never show in a repr or a log.
+A bad file fails start-up with `ConfigError`, whose message names every key at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+KINDS = (
+    "top:yunos.aiot.thirdminiapp.auth.get",
+    "top:taobao.ailab.aicloud.top.auth.get",
+    "top:alibaba.ailabs.iot.device.inside.checkbind.invoke",
+    "tencent-iot:AppGetTokenByWeiXin",
+)
+Kind = Literal[
+    "top:yunos.aiot.thirdminiapp.auth.get",
+    "top:taobao.ailab.aicloud.top.auth.get",
+    "top:alibaba.ailabs.iot.device.inside.checkbind.invoke",
+    "tencent-iot:AppGetTokenByWeiXin",
+]
+PROVIDER_NAME = re.compile(r"^[a-z0-9-]+$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each key at fault."""
+
+
+class ProviderSettings(BaseModel):
+    """One vendor account: which call, where, and with which app key and secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Kind
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    app_key: Annotated[str, Field(min_length=1)]
+    app_secret: SecretStr | None = None
+    app_secret_file: Path | None = None
+    sign_method: Literal["md5", "hmac", "hmac-sha256"] = "hmac-sha256"
+    simplify: bool = False
+    token_ttl_s: Annotated[int, Field(gt=0)] = 7200
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ProviderSettings:
+        if (self.app_secret is None) == (self.app_secret_file is None):
+            raise ValueError("give exactly one of app_secret and app_secret_file")
+        if self.sign_method != "hmac-sha256" and not self.kind.startswith("top:"):
+            raise ValueError("sign_method applies to TOP kinds only")
+        return self
+
+    def secret(self) -> str:
+        """The app secret, read from the mounted file when configured that way (Kubernetes Secret)."""
+        if self.app_secret is not None:
+            return self.app_secret.get_secret_value()
+        assert self.app_secret_file is not None  # guaranteed by _one_secret
+        return self.app_secret_file.read_text(encoding="utf-8").strip()
+
+
+class ClientSettings(BaseModel):
+    """One calling app: the sha256 of its API key and the providers it may use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    providers: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("api_key_sha256", mode="before")
+    @classmethod
+    def _lower_hex(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def may_use(self, provider: str) -> bool:
+        return "*" in self.providers or provider in self.providers
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_-]+$")] = "gw"
+    cache_key_secret: SecretStr | None = None
+    max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    clients: dict[str, ClientSettings] = Field(default_factory=dict)
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        for name in value:
+            if not PROVIDER_NAME.match(name):
+                raise ValueError(f"provider name {name!r} must match [a-z0-9-]+")
+        return value
+
+    @model_validator(mode="after")
+    def _clients_name_known_providers(self) -> Settings:
+        for client_name, client in self.clients.items():
+            for provider in client.providers:
+                if provider != "*" and provider not in self.providers:
+                    raise ValueError(
+                        f"clients.{client_name}.providers names unknown provider {provider!r}"
+                    )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment over explicit values (the YAML file, passed as init values) — the usual
+        # twelve-factor order, so a Deployment can override one key of a shared ConfigMap.
+        return (env_settings, init_settings)
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (`config_path` or `GATEWAY_CONFIG`), then the environment, then `overrides`."""
+    path = config_path or os.environ.get("GATEWAY_CONFIG")
+    values: dict[str, Any] = _read_yaml(Path(path)) if path else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from None
+    _check_secret_files(settings)
+    return settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return loaded
+
+
+def _explain(exc: ValidationError, path: str | Path | None) -> str:
+    where = f"config file {path}" if path else "configuration"
+    lines = [f"{where} is invalid:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _check_secret_files(settings: Settings) -> None:
+    for name, provider in settings.providers.items():
+        if provider.app_secret_file is None:
+            continue
+        try:
+            secret = provider.secret()
+        except OSError as exc:
+            raise ConfigError(
+                f"providers.{name}.app_secret_file: cannot read {provider.app_secret_file}: "
+                f"{exc.strerror}"
+            ) from None
+        if not secret:
+            raise ConfigError(
+                f"providers.{name}.app_secret_file: {provider.app_secret_file} is empty"
+            )
