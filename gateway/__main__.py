@@ -1,0 +1,138 @@
+"""Command line: `serve`, `serve --dev`, `sandbox`, `sign`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from gateway.app import create_app
+from gateway.logging import configure_logging
+from gateway.providers.registry import bind_providers
+from gateway.settings import ConfigError, Settings, load_settings
+from gateway.upstream import new_send_context
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="YAML config file (default: $GATEWAY_CONFIG)")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument(
+        "--dev", action="store_true", help="in-process vendor sandbox + memory store + a dev key"
+    )
+
+    sandbox = commands.add_parser("sandbox", help="run the vendor sandbox on its own")
+    from gateway.sandbox import cli as sandbox_cli
+
+    sandbox_cli.add_arguments(sandbox)
+
+    sign = commands.add_parser("sign", help="print the exact signed vendor request (no secret)")
+    sign.add_argument("provider")
+    sign.add_argument("input", help="the provider's JSON input, as sent to POST /auth/<provider>")
+    sign.add_argument("--config", help="YAML config file (default: $GATEWAY_CONFIG)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "sandbox":
+            return sandbox_cli.run(args)
+        return _sign(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _use_uvloop()
+    if args.dev:
+        asyncio.run(_serve_dev(args.host or "127.0.0.1", args.port or 8080))
+        return 0
+    settings = load_settings(args.config, host=args.host, port=args.port)
+    configure_logging(settings.log_level)
+    asyncio.run(_run_until_stopped(create_app(settings), settings.host, settings.port))
+    return 0
+
+
+async def _serve_dev(host: str, port: int) -> None:
+    from gateway.devmode import start_dev_environment  # the only non-test importer of the sandbox
+
+    configure_logging("info")
+    env = await start_dev_environment(host, port)
+    try:
+        await _run_until_stopped(create_app(env.settings), host, port, banner=env.banner())
+    finally:
+        await env.sandbox.cleanup()
+
+
+async def _run_until_stopped(
+    app: web.Application, host: str, port: int, *, banner: str | None = None
+) -> None:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    if banner:
+        print(banner, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _use_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _sign(args: argparse.Namespace) -> int:
+    settings: Settings = load_settings(args.config)
+    providers = bind_providers(settings.providers)
+    if args.provider not in providers:
+        print(
+            f"unknown provider {args.provider!r}; configured: {', '.join(providers)}",
+            file=sys.stderr,
+        )
+        return 2
+    provider = providers[args.provider]
+    try:
+        raw = orjson.loads(args.input)
+        inputs = provider.parse_inputs(raw if isinstance(raw, dict) else {})
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        print(f"invalid input for {provider.kind}: {exc}", file=sys.stderr)
+        return 2
+    request = provider.build_request(inputs, new_send_context(time.time()))
+    print(f"{request.method} {request.url}")
+    for name, value in request.headers.items():
+        print(f"{name}: {value}")
+    print()
+    print(request.body.decode("utf-8"))
+    if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        print("\n# form fields, decoded:")
+        for name, value in parse_qsl(request.body.decode("utf-8"), keep_blank_values=True):
+            print(f"{name} = {value}")
+    print("\n# string to sign (the secret is not shown; md5 wraps it in the secret on both sides):")
+    print(request.string_to_sign)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Request id, error-to-problem translation, and the one canonical log line per request."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from gateway.api.keys import METRICS, SERVICE
+from gateway.api.problems import MethodNotAllowed, RouteNotFound, problem_response
+from gateway.errors import GatewayError
+
+log = structlog.get_logger("gateway.access")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a safe token, else a new one (never echo arbitrary bytes)."""
+    if header and _SAFE_REQUEST_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind the request id, turn every failure into a problem, log one line, count /auth requests."""
+    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        response = await handler(request)
+    except GatewayError as error:
+        outcome = error.code
+        response = problem_response(error, request_id)
+    except web.HTTPException as exc:
+        error = _http_exception_as_problem(exc)
+        outcome = error.code
+        response = problem_response(error, request_id)
+    except Exception:
+        log.exception("unhandled_error")
+        outcome = "internal_error"
+        response = problem_response(GatewayError("an unexpected error occurred"), request_id)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    duration = time.perf_counter() - started
+    provider = _known_provider(request)
+    if provider is not None:
+        metrics = request.app[METRICS]
+        metrics.requests.labels(provider, outcome, f"{response.status // 100}xx").inc()
+        metrics.request_seconds.labels(provider).observe(duration)
+    log.info(
+        "request",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        outcome=outcome,
+        provider=provider,
+        duration_ms=round(duration * 1000, 3),
+    )
+    return response
+
+
+def _known_provider(request: web.Request) -> str | None:
+    """The provider label for metrics: only configured names, so callers cannot grow the label set."""
+    name = request.match_info.get("provider")
+    return name if name is not None and name in request.app[SERVICE].providers else None
+
+
+def _http_exception_as_problem(exc: web.HTTPException) -> GatewayError:
+    if exc.status == 405:
+        return MethodNotAllowed(f"{exc.reason}: see /openapi.json for the routes")
+    if exc.status == 404:
+        return RouteNotFound("no such route: see /openapi.json")
+    error = GatewayError(exc.reason or "HTTP error")
+    error.status = exc.status  # keep aiohttp's own status for the rare others (e.g. 400)
+    return error

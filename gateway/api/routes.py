@@ -1,0 +1,100 @@
+"""Thin handlers: authenticate, read the body, ask the service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.api.body import read_json_object
+from gateway.api.keys import CALLERS, MAX_BODY_BYTES, METRICS, SERVICE, STORE
+from gateway.api.openapi import openapi_document
+from gateway.providers.base import Inputs
+from gateway.providers.registry import Provider
+from gateway.store import StoreUnavailable
+
+JSON = "application/json"
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type=JSON)
+
+
+async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs]:
+    """401 → 404 → 403 → 415/413/400, in that order; the vendor is never called for bad input."""
+    caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
+    service = request.app[SERVICE]
+    provider = service.provider(request.match_info["provider"])
+    caller.require(provider.name)
+    structlog.contextvars.bind_contextvars(client=caller.name, kind=provider.kind)
+    body = await read_json_object(request, request.app[MAX_BODY_BYTES])
+    return provider, service.parse_inputs(provider, body)
+
+
+async def post_auth(request: web.Request) -> web.Response:
+    provider, inputs = await _authorized_inputs(request)
+    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
+    result = await request.app[SERVICE].login(provider, inputs, fresh=fresh)
+    return json_response(result.as_json())
+
+
+async def delete_auth(request: web.Request) -> web.Response:
+    provider, inputs = await _authorized_inputs(request)
+    await request.app[SERVICE].forget(provider, inputs)
+    return web.Response(status=204)
+
+
+async def list_providers(request: web.Request) -> web.Response:
+    caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
+    providers = [
+        {
+            "provider": p.name,
+            "kind": p.kind,
+            "input_schema": p.operation.input_model.model_json_schema(by_alias=True),
+        }
+        for p in request.app[SERVICE].providers.values()
+        if caller.settings.may_use(p.name)
+    ]
+    return json_response({"providers": providers})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready while configured; the store's state is reported, not fatal: without Redis the gateway
+    still answers (from the vendor), and failing every replica's readiness would turn a Redis blip
+    into a full outage."""
+    metrics = request.app[METRICS]
+    try:
+        await request.app[STORE].ping()
+        store = "up"
+    except StoreUnavailable:
+        store = "down"
+    metrics.store_up.set(1 if store == "up" else 0)
+    return json_response({"status": "ready", "store": store})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document(request.app[SERVICE].providers.values()))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/auth/{provider}", post_auth)
+    app.router.add_delete("/auth/{provider}", delete_auth)
+    app.router.add_get("/auth", list_providers)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/openapi.json", openapi)

@@ -1,0 +1,72 @@
+"""Prometheus metrics: `gateway_` prefix, base units, bounded labels (provider, outcome, never an identity)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from gateway import __version__
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """All of the gateway's metrics, in a registry of its own (one per app, so tests do not collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "gateway_requests",
+            "Requests answered, by provider, outcome (problem code or ok) and status class.",
+            ["provider", "outcome", "status_class"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "gateway_request_duration_seconds",
+            "Time to answer a /auth request.",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.vendor_calls = Counter(
+            "gateway_vendor_calls",
+            "Vendor calls made, by provider and outcome (ok or problem code).",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.vendor_seconds = Histogram(
+            "gateway_vendor_call_duration_seconds",
+            "Vendor call latency, including failures.",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache_lookups = Counter(
+            "gateway_cache_lookups",
+            "Credential lookups, by provider and result (hit, miss, bypass, error).",
+            ["provider", "result"],
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "gateway_store_errors",
+            "Credential store operations that failed, by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self.credential_lifetime_seconds = Histogram(
+            "gateway_credential_lifetime_seconds",
+            "Remaining lifetime of a credential when the vendor issued it.",
+            ["provider"],
+            buckets=(60, 300, 900, 1800, 3600, 7200, 21600, 86400, 604800),
+            registry=r,
+        )
+        Info("gateway_build", "Version of the running gateway.", registry=r).info(
+            {"version": __version__}
+        )
+        self.store_up = Gauge(
+            "gateway_store_up", "1 when the credential store answered its last check.", registry=r
+        )
+
+    def observe_vendor_call(self, provider: str, outcome: str, seconds: float) -> None:
+        self.vendor_calls.labels(provider, outcome).inc()
+        self.vendor_seconds.labels(provider).observe(seconds)
