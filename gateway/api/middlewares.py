@@ -42,9 +42,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         outcome = error.code
         response = problem_response(error, request_id)
     except web.HTTPException as exc:
-        error = _http_exception_as_problem(exc)
-        outcome = error.code
-        response = problem_response(error, request_id)
+        as_problem = _http_exception_as_problem(exc)
+        outcome = as_problem.code
+        response = problem_response(as_problem, request_id)
     except Exception:
         log.exception("unhandled_error")
         outcome = "internal_error"

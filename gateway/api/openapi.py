@@ -72,7 +72,7 @@ def _problems() -> dict[str, Any]:
 
 def _operations(provider: Provider, schema_ref: str) -> dict[str, Any]:
     body = {"required": True, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
-    security = [{"bearer": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "post": {
             "summary": f"Log in through {provider.kind}",

@@ -54,7 +54,7 @@ def test_session_expire_forms(providers: dict[str, Provider], raw: object, expec
     """session_expire is read as seconds, milliseconds or relative seconds by its size."""
     body = (
         '{"result":{"code":200,"data":{"session_id":"S","session_expire":%s}}}'
-        % ('"%s"' % raw if isinstance(raw, str) else raw)
+        % (f'"{raw}"' if isinstance(raw, str) else raw)
     ).encode()
     credential = providers["zebra"].read_response(VendorResponse(200, {}, body), NOW)
     assert credential.expires_at == expected
@@ -65,7 +65,9 @@ def test_unreadable_session_expire_is_a_bad_response(
     providers: dict[str, Provider], raw: str
 ) -> None:
     """An expiry that is missing or not a positive number is a 502, never a guess."""
-    body = ('{"result":{"code":200,"data":{"session_id":"S","session_expire":%s}}}' % raw).encode()
+    body = (
+        f'{{"result":{{"code":200,"data":{{"session_id":"S","session_expire":{raw}}}}}}}'
+    ).encode()
     with pytest.raises(VendorBadResponse):
         providers["zebra"].read_response(VendorResponse(200, {}, body), NOW)
 

@@ -1,0 +1,42 @@
+"""Credential store: one small interface, backed by Redis or by in-process memory.
+
+The store is a dumb key-value cache with per-key expiry plus an owner-checked lock; what the keys and
+values mean is the service's business. Every backend raises `StoreUnavailable` (and nothing else) when it
+cannot answer, so the service can decide to carry on without it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StoreUnavailable(Exception):
+    """The backend did not answer (connection refused, timeout, cluster down, …)."""
+
+
+class CredentialStore(Protocol):
+    """What the service needs from a cache backend."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store `value` for `ttl_s` seconds (> 0, millisecond precision)."""
+
+    async def delete(self, key: str) -> bool:
+        """Forget `key`; True when something was removed."""
+
+    async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
+        """Take the lock `key` for `owner` if nobody holds it; True when taken."""
+
+    async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease only if `owner` still holds it; False when the lease was lost."""
+
+    async def release_lock(self, key: str, owner: str) -> bool:
+        """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
+
+    async def ping(self) -> None:
+        """Return when the backend answers; raise StoreUnavailable otherwise."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,147 @@
+"""In-process credential store: a dict with per-key expiry, for one process (`memory://`, `serve --dev`).
+
+It keeps the semantics of the Redis backend so the service cannot tell them apart: values and locks share
+one key space, expiry is rounded to whole milliseconds, and a lock is a key whose value is its owner.
+Nothing here awaits, so each method runs to completion without interleaving on the event loop; that is
+what makes check-then-set (acquire, renew, release) atomic without an `asyncio.Lock`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+def ttl_to_milliseconds(ttl_s: float) -> int:
+    """Whole milliseconds for a TTL in seconds, at least 1; ValueError unless 0 < ttl_s < inf.
+
+    Shared by both backends so they round a TTL the same way (Redis `PX` takes integer milliseconds and
+    rejects 0, so a positive TTL below half a millisecond still means "expire very soon", never "keep").
+    """
+    if not (math.isfinite(ttl_s) and ttl_s > 0):
+        raise ValueError(f"a TTL must be a positive finite number of seconds, got {ttl_s!r}")
+    return max(1, round(ttl_s * 1000))
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: bytes
+    expires_at: float
+
+
+class MemoryStore:
+    """`CredentialStore` in a dict; expired keys read as absent and are purged as writes come in.
+
+    `max_entries` bounds memory: a write that would exceed it first drops expired keys, then the
+    least recently written ones (like Redis under `maxmemory` with an LRU-ish policy). Keep it well above
+    the working set, since an evicted lock is a lost lock.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self._max_entries = max_entries
+        self._clock = clock
+        # Insertion order is write order (writes re-insert), so the first key is the oldest write.
+        self._entries: dict[str, _Entry] = {}
+        # (expires_at, key) for every write; stale pairs (key rewritten or deleted) are skipped when
+        # popped, so purging expired keys costs O(log n) per key instead of a scan of the dict.
+        self._expiries: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        """How many keys are held, including expired ones not purged yet."""
+        return len(self._entries)
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+        entry = self._live_entry(key)
+        return None if entry is None else entry.value
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store `value` for `ttl_s` seconds (> 0, millisecond precision)."""
+        self._write(key, bytes(value), ttl_to_milliseconds(ttl_s))
+
+    async def delete(self, key: str) -> bool:
+        """Forget `key`; True when something was removed."""
+        return self._live_entry(key) is not None and self._entries.pop(key, None) is not None
+
+    async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
+        """Take the lock `key` for `owner` if nobody holds it; True when taken."""
+        lease_ms = ttl_to_milliseconds(lease_s)
+        if self._live_entry(key) is not None:
+            return False
+        self._write(key, owner.encode(), lease_ms)
+        return True
+
+    async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease only if `owner` still holds it; False when the lease was lost."""
+        lease_ms = ttl_to_milliseconds(lease_s)
+        if not self._held_by(key, owner):
+            return False
+        self._write(key, owner.encode(), lease_ms)
+        return True
+
+    async def release_lock(self, key: str, owner: str) -> bool:
+        """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
+        if not self._held_by(key, owner):
+            return False
+        del self._entries[key]
+        return True
+
+    async def ping(self) -> None:
+        """Always answers: the data lives in this process."""
+
+    async def close(self) -> None:
+        """Nothing to release; the data lives as long as this object."""
+
+    def _live_entry(self, key: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        return entry
+
+    def _held_by(self, key: str, owner: str) -> bool:
+        entry = self._live_entry(key)
+        return entry is not None and entry.value == owner.encode()
+
+    def _write(self, key: str, value: bytes, ttl_ms: int) -> None:
+        now = self._clock()
+        expires_at = now + ttl_ms / 1000
+        self._entries.pop(key, None)  # re-insert so the key moves to the newest end
+        self._entries[key] = _Entry(value, expires_at)
+        heapq.heappush(self._expiries, (expires_at, key))
+        self._purge_expired(now)
+        self._evict_oldest_beyond_cap()
+        self._compact_expiries()
+
+    def _purge_expired(self, now: float) -> None:
+        while self._expiries and self._expiries[0][0] <= now:
+            expires_at, key = heapq.heappop(self._expiries)
+            entry = self._entries.get(key)
+            # Only the pair that matches the current entry may remove it; older pairs are stale.
+            if entry is not None and entry.expires_at == expires_at:
+                del self._entries[key]
+
+    def _evict_oldest_beyond_cap(self) -> None:
+        while len(self._entries) > self._max_entries:
+            del self._entries[next(iter(self._entries))]
+
+    def _compact_expiries(self) -> None:
+        # Overwrites, deletes and evictions leave stale heap pairs behind; rebuild once they dominate
+        # so the heap stays O(live keys) even when keys are rewritten with ever longer TTLs.
+        if len(self._expiries) > 2 * len(self._entries) + 64:
+            self._expiries = [(entry.expires_at, key) for key, entry in self._entries.items()]
+            heapq.heapify(self._expiries)
