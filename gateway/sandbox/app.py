@@ -1,20 +1,34 @@
 """The sandbox HTTP app: both vendor simulators behind one aiohttp application.
 
-`create_sandbox_app(state)` mounts the TOP router and the Tencent appapi; `start_sandbox` serves
-it on loopback (port 0 picks a free port) for dev mode, tests and benchmarks. Each handler records
-the request exactly as received, waits `state.latency_s`, then answers as the vendor module decides.
+`create_sandbox_app(state)` mounts the TOP router, the Tencent appapi and the `/_sandbox/` control
+routes (`control.py`); `start_sandbox` serves it on loopback (port 0 picks a free port) for dev
+mode, tests and benchmarks. Each handler records the request exactly as received, then
+`answer_with_faults` acts out the injected delay and transport faults (`faults.py`), waits
+`state.latency_s`, and answers as the vendor module decides (vendor faults happen in there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
+import struct
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway.sandbox import tencent_iot, top
-from gateway.sandbox.state import CannedResponse, RecordedRequest, SandboxState, Vendor
+from gateway.sandbox import control, faults, tencent_iot, top
+from gateway.sandbox.state import (
+    JSON_CONTENT_TYPE,
+    CannedResponse,
+    RecordedRequest,
+    SandboxState,
+    Vendor,
+)
 
 SANDBOX_STATE = web.AppKey("sandbox_state", SandboxState)
+STOPPING = web.AppKey("sandbox_stopping", asyncio.Event)  # set when the server shuts down
 
 TOP_PATH = "/router/rest"
 TENCENT_PATH = "/api/exploreropen/appapi"
@@ -24,8 +38,11 @@ def create_sandbox_app(state: SandboxState) -> web.Application:
     """An app simulating `POST /router/rest` (TOP) and `POST /api/exploreropen/appapi` (Tencent)."""
     app = web.Application()
     app[SANDBOX_STATE] = state
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(stop_hanging)
     app.router.add_post(TOP_PATH, top_router)
     app.router.add_post(TENCENT_PATH, tencent_appapi)
+    control.add_routes(app, state)
     return app
 
 
@@ -37,8 +54,7 @@ async def top_router(request: web.Request) -> web.Response:
         request.rel_url.raw_query_string, request.content_type, request.charset, body
     )
     record(state, request, "top", decoded.api, body, dict(decoded.params))
-    await simulate_latency(state)
-    return to_response(top.answer(state, decoded))
+    return await answer_with_faults(request, "top", decoded.api, lambda: top.answer(state, decoded))
 
 
 async def tencent_appapi(request: web.Request) -> web.Response:
@@ -47,8 +63,9 @@ async def tencent_appapi(request: web.Request) -> web.Response:
     body = await request.read()
     decoded = tencent_iot.decode(request.content_type, body)
     record(state, request, "tencent", decoded.api, body, dict(decoded.fields))
-    await simulate_latency(state)
-    return to_response(tencent_iot.answer(state, decoded))
+    return await answer_with_faults(
+        request, "tencent", decoded.api, lambda: tencent_iot.answer(state, decoded)
+    )
 
 
 def record(
@@ -72,6 +89,77 @@ def record(
             params=params,
         )
     )
+
+
+async def answer_with_faults(
+    request: web.Request, vendor: Vendor, api: str | None, answer: Callable[[], CannedResponse]
+) -> web.Response:
+    """Injected latency, `latency_s`, then a transport fault or the vendor's (truncated) answer."""
+    state = request.app[SANDBOX_STATE]
+    delay = state.faults.take("delay", vendor, api)
+    if isinstance(delay, faults.Latency):
+        await asyncio.sleep(delay.seconds)
+    await simulate_latency(state)
+    fault = state.faults.take("transport", vendor, api)
+    if fault is None:
+        return to_response(answer())
+    if isinstance(fault, faults.Truncated):
+        reply = answer()
+        return to_response(dataclasses.replace(reply, body=reply.body[: len(reply.body) // 2]))
+    return await transport_failure(request, fault)
+
+
+async def transport_failure(request: web.Request, fault: faults.Fault) -> web.Response:
+    """What a broken proxy in front of the vendor sends instead of the vendor's answer."""
+    if isinstance(fault, faults.Hang):
+        await hang_until_client_leaves(request, fault.seconds)
+        return drop_connection(request, "close")
+    if isinstance(fault, faults.Reset):
+        return drop_connection(request, fault.mode)
+    if isinstance(fault, faults.HttpStatus):
+        return to_response(CannedResponse(fault.status, fault.page(), fault.content_type))
+    if isinstance(fault, faults.Html):
+        return to_response(CannedResponse(200, fault.body, faults.HTML_CONTENT_TYPE))
+    if isinstance(fault, faults.Empty):
+        return to_response(CannedResponse(200, b"", JSON_CONTENT_TYPE))
+    raise TypeError(f"not a transport fault: {fault!r}")
+
+
+HANG_POLL_S = 0.02
+
+
+async def hang_until_client_leaves(request: web.Request, limit_s: float) -> None:
+    """Sleep until the client closes the connection (it gave up), the server stops, or `limit_s`.
+
+    `web.AppRunner` does not cancel a handler when its client leaves (aiohttp's TestServer does),
+    and waits for running handlers when it shuts down, so both are polled; the sleep itself is
+    cancellable.
+    """
+    deadline = time.monotonic() + limit_s
+    stopping = request.app[STOPPING]
+    while time.monotonic() < deadline and not stopping.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(min(HANG_POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+async def stop_hanging(app: web.Application) -> None:
+    """on_shutdown: hanging handlers give up, so that shutdown does not wait for them."""
+    app[STOPPING].set()
+
+
+def drop_connection(request: web.Request, mode: faults.ResetMode) -> web.Response:
+    """Close the TCP connection without an HTTP answer: a FIN (`close`) or a RST (`rst`)."""
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        sock = transport.get_extra_info("socket")
+        if mode == "rst" and sock is not None:
+            # SO_LINGER on with a zero timeout: close() discards the socket with a RST.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.close()
+    # aiohttp cannot write this to the closed transport and drops it silently.
+    return web.Response(status=499)
 
 
 async def simulate_latency(state: SandboxState) -> None:

@@ -2,6 +2,8 @@
 
 Without `--top-app` / `--tencent-app` a random key and secret are generated for that vendor and
 printed once on stdout: this is a local simulator, and the only place the gateway prints a secret.
+`--fault` and `--chaos` make the vendors misbehave from the start (`faults.py`, `fault_specs.py`);
+the `/_sandbox/` control routes (`control.py`) change faults and read call counts while it runs.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import secrets
 import signal
 import string
 import sys
 from typing import get_args
 
+from gateway.sandbox import fault_specs
 from gateway.sandbox.app import TENCENT_PATH, TOP_PATH, start_sandbox
+from gateway.sandbox.control import FAULTS_PATH, STATS_PATH
 from gateway.sandbox.state import SandboxState, TencentEnvelope, TopSessionExpireFormat
 
 
@@ -53,6 +58,33 @@ def non_negative_float(text: str) -> float:
     if not value >= 0:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be in 0..1, got {text}")
+    return value
+
+
+def fault_spec(text: str) -> fault_specs.Injection:
+    """`KIND[:ARG...][@API][*TIMES][%PROBABILITY]` (see `fault_specs.parse_fault_spec`)."""
+    try:
+        return fault_specs.parse_fault_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+
+FAULT_HELP = (
+    "inject a fault from the start (repeatable): KIND[:ARG...][@API][*TIMES][%%PROBABILITY]. "
+    f"KIND is one of {fault_specs.kinds_help()}; or chaos. "
+    "API is a TOP method or Tencent Action (default: every API); TIMES defaults to every "
+    "matching call; PROBABILITY (0..1) to 1. ARGs cannot contain ':', '@', '*' or '%%'. "
+    "Transport faults fire before any protocol check, vendor errors (top_error, call_limited, "
+    "tencent_error, bind_internal_error) only after the checks pass. "
+    "Examples: 'http_status:502@AppGetTokenByWeiXin*3', 'call_limited:60*1', 'reset:rst%%0.1', "
+    "'latency:0.5'"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +125,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="checkbind answers ret_value=false this many times per identity",
     )
+    parser.add_argument(
+        "--fault",
+        dest="faults",
+        metavar="SPEC",
+        type=fault_spec,
+        action="append",
+        help=FAULT_HELP,
+    )
+    parser.add_argument(
+        "--chaos",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help="fail a fraction P of the calls with random transient faults (HTTP 500/502/503, "
+        "connection closed, TOP isp code 15 or code 10, Tencent InternalError, checkbind 331001)",
+    )
+    parser.add_argument(
+        "--fault-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the random draws of --chaos and of PROBABILITY, so runs repeat (default 0)",
+    )
 
 
 def random_top_app() -> tuple[str, str]:
@@ -123,7 +178,7 @@ def state_from_args(args: argparse.Namespace) -> SandboxState:
         print(f"Tencent app (generated): AppKey={key} AppSecret={secret}")
     print(f"TOP app keys:     {', '.join(top_apps)}")
     print(f"Tencent AppKeys:  {', '.join(tencent_apps)}")
-    return SandboxState(
+    state = SandboxState(
         top_apps=top_apps,
         tencent_apps=tencent_apps,
         token_ttl_s=args.token_ttl,
@@ -131,7 +186,16 @@ def state_from_args(args: argparse.Namespace) -> SandboxState:
         top_session_expire_format=args.top_session_expire_format,
         latency_s=args.latency,
         bind_after_polls=args.bind_after_polls,
+        fault_seed=args.fault_seed,
     )
+    injections: list[fault_specs.Injection] = list(args.faults or ())
+    if args.chaos > 0:
+        injections.append(fault_specs.Injection(None, times=None, probability=args.chaos))
+    for injection in injections:
+        injection.apply(state.faults)
+    for entry in state.faults.active:
+        print(f"Fault: {json.dumps(entry.to_json(), ensure_ascii=False)}")
+    return state
 
 
 async def serve(state: SandboxState, host: str, port: int) -> int:
@@ -150,6 +214,7 @@ async def serve(state: SandboxState, host: str, port: int) -> int:
             handled.append(signum)
     print(f"TOP endpoint:     {base_url}{TOP_PATH}")
     print(f"Tencent endpoint: {base_url}{TENCENT_PATH}")
+    print(f"Control:          {base_url}{FAULTS_PATH} (POST, GET, DELETE), {base_url}{STATS_PATH}")
     print("Press Ctrl+C to stop.", flush=True)
     try:
         await stop.wait()

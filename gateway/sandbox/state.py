@@ -2,13 +2,14 @@
 
 One `SandboxState` is shared by both simulators of an app. Tests build it, hand it to
 `create_sandbox_app`, and afterwards read `requests`, `issued_tokens` and `calls()` to assert what
-the gateway really sent. Everything here is plain data; the HTTP side lives in `top.py`,
-`tencent_iot.py` and `app.py`.
+the gateway really sent. `inject` / `clear_faults` make the vendors misbehave (see `faults.py`).
+Everything here is plain data; the HTTP side lives in `top.py`, `tencent_iot.py` and `app.py`.
 """
 
 from __future__ import annotations
 
 import heapq
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+
+from gateway.sandbox.faults import ActiveFault, Fault, FaultPlan
 
 Vendor = Literal["top", "tencent"]
 TencentEnvelope = Literal["documented", "official"]
@@ -70,6 +73,7 @@ class SandboxState:
     top_skew_s: float = 600  # TOP: ±10 minutes (VENDORS.md §1 "System parameters")
     # Tencent does not publish its window; five minutes is a common choice for signed APIs.
     tencent_skew_s: float = 300
+    fault_seed: int = 0  # seeds `faults.rng`, so probabilistic faults repeat run after run
 
     # Recorded data. Benchmarks may turn `record_requests` off to keep memory flat; `calls()`
     # still counts.
@@ -83,11 +87,31 @@ class SandboxState:
     bind_polls: dict[tuple[str, str], int] = field(default_factory=dict)  # (open_id, product_key)
     tencent_nonces_seen: set[tuple[str, int, int]] = field(default_factory=set)  # AppKey, Nonce, TS
 
+    # Injected faults; they stay across reset_records, like scripted answers.
+    faults: FaultPlan = field(init=False, repr=False)
+
     _canned: dict[str, deque[CannedResponse]] = field(default_factory=dict, repr=False)
     _calls: Counter[str | None] = field(default_factory=Counter, repr=False)
     _nonces_by_timestamp: list[tuple[int, tuple[str, int, int]]] = field(
         default_factory=list, repr=False
     )  # a heap, so forgetting old nonces costs O(log n) per request
+
+    def __post_init__(self) -> None:
+        self.faults = FaultPlan(random.Random(self.fault_seed))  # noqa: S311 - not cryptographic
+
+    def inject(
+        self, api: str | None, fault: Fault, *, times: int | None = 1, probability: float = 1.0
+    ) -> ActiveFault:
+        """Make `api` (None: every API) fail with `fault`, `times` times (None: until cleared).
+
+        `probability` < 1 makes each matching call fail with that chance, drawn from the seeded
+        `faults.rng`. See `gateway.sandbox.faults` for the kinds and when each one fires.
+        """
+        return self.faults.inject(api, fault, times=times, probability=probability)
+
+    def clear_faults(self) -> int:
+        """Remove every injected fault (chaos included); how many were active."""
+        return self.faults.clear()
 
     def enqueue(self, api: str, *responses: CannedResponse) -> None:
         """Script the next answers for `api` (a TOP method name or a Tencent Action), in order."""
@@ -112,8 +136,12 @@ class SandboxState:
         """How many requests naming `api` were received, whether or not they passed the checks."""
         return self._calls[api]
 
+    def call_counts(self) -> dict[str | None, int]:
+        """Requests received per API (None: the API could not be read), like `calls()` for all."""
+        return dict(self._calls)
+
     def reset_records(self) -> None:
-        """Forget recorded requests, call counts and issued tokens; apps, queues and users stay."""
+        """Forget recorded requests, call counts and issued tokens; apps, queues, users and faults stay."""
         self.requests.clear()
         self._calls.clear()
         self.issued_tokens.clear()

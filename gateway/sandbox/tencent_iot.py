@@ -1,9 +1,10 @@
 """Tencent IoT Explorer appapi (`POST /api/exploreropen/appapi`) simulator: `AppGetTokenByWeiXin`.
 
 The body is decoded once (`decode`), then `answer` runs the checks — each a small function named
-after the rule it enforces, raising `TencentError` — then answers with a queued `CannedResponse` or
-a new token, in the documented (`Response`) or the official-client (`code`/`data`) envelope
-(VENDORS.md §2, seed 003). Vendor-level errors are always HTTP 200.
+after the rule it enforces, raising `TencentError` — then answers with an injected vendor fault
+(`faults.TencentError`), a queued `CannedResponse` or a new token, in the documented (`Response`)
+or the official-client (`code`/`data`) envelope (VENDORS.md §2, seed 003). Vendor-level errors are
+always HTTP 200.
 
 Tencent publishes no error code for an unknown AppKey, a stale Timestamp, a reused Nonce or a bad
 Signature; the sandbox answers those with stand-in codes under `InvalidParameterValue.` (see the
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from gateway.sandbox import faults
 from gateway.sandbox.state import CannedResponse, SandboxState
 from gateway.signing import tencent_iot as tencent_signing
 
@@ -231,10 +233,19 @@ def envelope(state: SandboxState, request_id: str, key: str, value: dict[str, An
 
 
 def answer(state: SandboxState, request: TencentRequest) -> CannedResponse:
-    """The API's answer: checks, then a canned or simulated body; vendor errors are HTTP 200."""
+    """The API's answer: checks, then a fault, canned or simulated body; vendor errors are HTTP 200.
+
+    An injected vendor fault fires only after every check passed (the nonce is spent), and before
+    a canned answer (which stays queued).
+    """
     request_id = request_id_of(request.fields)
     try:
         check_request(state, request)
+        fault = state.faults.take("vendor", "tencent", ACTION)
+        if fault is not None:
+            if not isinstance(fault, faults.TencentError):
+                raise TypeError(f"not a Tencent vendor fault: {fault!r}")
+            raise TencentError(fault.code, fault.message)
     except TencentError as error:
         body = envelope(state, request_id, "Error", {"Code": error.code, "Message": error.message})
         return CannedResponse(200, body, RESPONSE_CONTENT_TYPE)

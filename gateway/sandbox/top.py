@@ -2,8 +2,9 @@
 
 The request is decoded once (`decode`), then `answer` runs the platform's checks in the order the
 real router applies them — each check is a small function named after the rule it enforces and
-raising `TopError` with the platform's own code — then the method's business checks, then either a
-queued `CannedResponse` or the simulated success body (VENDORS.md §1 and §3, seeds 000-002).
+raising `TopError` with the platform's own code — then the method's business checks, then an injected
+vendor fault (`faults.TopError`, `faults.BindInternalError`), a queued `CannedResponse` or the
+simulated success body (VENDORS.md §1 and §3, seeds 000-002).
 
 Every answer is HTTP 200; errors are `{"error_response": {...}}`. `format=json` gives JSON, anything
 else valid (including no `format` at all, the platform default) gives XML.
@@ -25,6 +26,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from gateway.sandbox import faults
 from gateway.sandbox.state import JSON_CONTENT_TYPE, CannedResponse, SandboxState
 from gateway.signing import top as top_signing
 
@@ -508,20 +510,46 @@ def render_error(error: TopError, request: TopRequest, *, as_json: bool) -> Cann
     return render("error_response", body, as_json=as_json, simplify=False)
 
 
+def render_fault(
+    fault: faults.Fault, request: TopRequest, method: TopMethod, *, as_json: bool, simplify: bool
+) -> CannedResponse:
+    """An injected vendor fault, written exactly as the platform writes that failure."""
+    if isinstance(fault, faults.TopError):
+        error = TopError(fault.code, fault.msg, fault.sub_code, fault.sub_msg)
+        return render_error(error, request, as_json=as_json)
+    if isinstance(fault, faults.BindInternalError):
+        payload = {
+            "message": fault.message,
+            "ret_code": fault.ret_code,
+            "ret_value": False,
+            "result": False,
+            "trace_id": secrets.token_hex(15),
+            "request_id": new_request_id(),
+        }
+        return render(method.response_name, payload, as_json=as_json, simplify=simplify)
+    raise TypeError(f"not a TOP vendor fault: {fault!r}")
+
+
 def answer(state: SandboxState, request: TopRequest) -> CannedResponse:
-    """The router's answer: platform checks, business checks, then a canned or simulated body."""
+    """The router's answer: platform checks, business checks, then a fault, canned or simulated body.
+
+    An injected vendor fault fires only here, after every check passed, and before a canned answer
+    (which stays queued).
+    """
     params = request.params
     as_json = params.get("format") == "json"
+    simplify = params.get("simplify") == "true"
     try:
         method = check_platform(state, request)
         method.check_params(params)
     except TopError as error:
         return render_error(error, request, as_json=as_json)
+    fault = state.faults.take("vendor", "top", method.name)
+    if fault is not None:
+        return render_fault(fault, request, method, as_json=as_json, simplify=simplify)
     canned = state.take_canned(method.name)
     if canned is not None:
         return canned
     payload = method.respond(state, params)
     payload["request_id"] = new_request_id()
-    return render(
-        method.response_name, payload, as_json=as_json, simplify=params.get("simplify") == "true"
-    )
+    return render(method.response_name, payload, as_json=as_json, simplify=simplify)
