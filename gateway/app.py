@@ -12,12 +12,16 @@ from gateway.api.auth import CallerAuth
 from gateway.api.keys import CALLERS, MAX_BODY_BYTES, METRICS, SERVICE, STORE
 from gateway.api.middlewares import request_context
 from gateway.api.routes import add_routes
+from gateway.encryption import parse_encryption_keys
 from gateway.metrics import Metrics
 from gateway.providers.registry import bind_providers
-from gateway.service import AuthService
+from gateway.service import AuthService, CacheOptions
 from gateway.settings import Settings
 from gateway.store import CredentialStore
 from gateway.store.factory import open_store
+from gateway.store.guarded import GuardedStore
+from gateway.store.memory import MemoryStore
+from gateway.store.sealed import SealedStore
 from gateway.upstream import Upstream
 
 
@@ -40,21 +44,22 @@ def create_app(
     app[MAX_BODY_BYTES] = settings.max_body_bytes
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        active_store = store if store is not None else open_store(settings.redis_url)
+        active_store = store if store is not None else open_configured_store(settings)
+        guarded = GuardedStore(active_store, on_change=lambda up: metrics.store_up.set(up))
         session = http if http is not None else new_client_session()
-        app[STORE] = active_store
-        app[SERVICE] = AuthService(
+        service = AuthService(
             providers,
-            active_store,
+            guarded,
             Upstream(session, metrics, clock=clock),
             metrics,
-            key_prefix=settings.key_prefix,
-            cache_key_secret=(
-                settings.cache_key_secret.get_secret_value() if settings.cache_key_secret else None
-            ),
+            options=cache_options(settings, local_cache=not isinstance(active_store, MemoryStore)),
             clock=clock,
         )
+        app[STORE] = guarded
+        app[SERVICE] = service
+        await service.start()
         yield
+        await service.close()
         if http is None:
             await session.close()
         if store is None:
@@ -63,6 +68,37 @@ def create_app(
     app.cleanup_ctx.append(resources)
     add_routes(app)
     return app
+
+
+def open_configured_store(settings: Settings) -> CredentialStore:
+    """The backend `redis_url` names, sealed with AES-256-GCM when `encryption_keys` are set."""
+    backend = open_store(
+        settings.redis_url,
+        **{
+            name: str(path)
+            for name, path in (
+                ("ssl_ca_certs", settings.redis_tls_ca_file),
+                ("ssl_certfile", settings.redis_tls_cert_file),
+                ("ssl_keyfile", settings.redis_tls_key_file),
+            )
+            if path is not None
+        },  # type: ignore[arg-type]
+    )
+    keys = [k.get_secret_value() for k in settings.encryption_keys]
+    return SealedStore(backend, parse_encryption_keys(keys)) if keys else backend
+
+
+def cache_options(settings: Settings, *, local_cache: bool) -> CacheOptions:
+    """The service's cache settings. A memory store is already in-process: no second local tier."""
+    return CacheOptions(
+        key_prefix=settings.key_prefix,
+        cache_key_secret=(
+            settings.cache_key_secret.get_secret_value() if settings.cache_key_secret else None
+        ),
+        failure_cooldown_s=settings.failure_cooldown_s,
+        local_max_entries=settings.local_cache_max_entries if local_cache else 0,
+        local_max_age_s=settings.local_cache_max_age_s,
+    )
 
 
 def new_client_session() -> aiohttp.ClientSession:

@@ -43,7 +43,7 @@ class Metrics:
         )
         self.cache_lookups = Counter(
             "gateway_cache_lookups",
-            "Credential lookups, by provider and result (hit, miss, bypass, error).",
+            "Credential lookups, by provider and result (hit, miss, bypass, stale).",
             ["provider", "result"],
             registry=r,
         )
@@ -58,6 +58,33 @@ class Metrics:
             "Remaining lifetime of a credential when the vendor issued it.",
             ["provider"],
             buckets=(60, 300, 900, 1800, 3600, 7200, 21600, 86400, 604800),
+            registry=r,
+        )
+        self.flight_waiters = Counter(
+            "gateway_single_flight_waiters",
+            "Requests that joined a vendor call already under way in this process.",
+            registry=r,
+        )
+        self.lock_waits = Counter(
+            "gateway_lock_waits",
+            "Vendor calls this process did not make because another replica held the identity's lease.",
+            registry=r,
+        )
+        self.lost_leases = Counter(
+            "gateway_lock_leases_lost",
+            "Leases found taken by another owner while this process was still calling the vendor.",
+            registry=r,
+        )
+        self.refresh_ahead = Counter(
+            "gateway_refresh_ahead",
+            "Background refreshes started for credentials inside their refresh window.",
+            ["provider"],
+            registry=r,
+        )
+        self.cooldown_rejections = Counter(
+            "gateway_failure_cooldown_rejections",
+            "Requests answered from a remembered vendor rejection, without calling the vendor.",
+            ["provider"],
             registry=r,
         )
         Info("gateway_build", "Version of the running gateway.", registry=r).info(

@@ -1,15 +1,21 @@
 """cache -> single flight -> vendor -> cache: the gateway's only orchestration.
 
-A credential is cached under a key derived from the provider and the identity fields of the input
-(a keyed hash: no user identifier reaches Redis in plain text), until the vendor's expiry minus a
-safety margin. Identical concurrent misses in one process share one vendor call.
+A login is answered, in order, from: the in-process hit cache; the shared store; a vendor call that
+identical concurrent callers share — in this process (one task) and across replicas (a lease in the
+store; other replicas wait for its answer). A credential inside its refresh window is served at once
+while one background call renews it; past its serve-until point it is served only if the vendor fails
+("stale"), never past the vendor's expiry. A caller-class vendor rejection is remembered for a short
+cooldown per identity. Store trouble turns into misses, never into errors (see README "How caching
+works").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +25,18 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from gateway.errors import CacheUnavailable, InvalidBody, UnknownProvider
+from gateway.cache.entry import CacheEntry, decode_entry, schedule
+from gateway.cache.invalidation import Invalidation
+from gateway.cache.lease import Lease
+from gateway.cache.local import LocalCache
+from gateway.errors import (
+    CacheUnavailable,
+    GatewayError,
+    InvalidBody,
+    UnknownProvider,
+    UpstreamDetail,
+    VendorRejectedInput,
+)
 from gateway.metrics import Metrics
 from gateway.providers.base import Credential, Inputs
 from gateway.providers.registry import Provider
@@ -28,8 +45,8 @@ from gateway.upstream import Upstream
 
 log = structlog.get_logger("gateway.service")
 
-MAX_MARGIN_S = 60.0
-MARGIN_FRACTION = 0.1
+LEASE_EXTRA_S = 5.0  # a lease outlasts the vendor timeout by this much (and is renewed meanwhile)
+WAIT_POLL_FIRST_S, WAIT_POLL_MAX_S = 0.02, 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +60,10 @@ class LoginResult:
     cached: bool
     data: dict[str, Any] = field(default_factory=dict)
     upstream_request_id: str | None = None
+    stale: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "provider": self.provider,
             "kind": self.kind,
             "token": self.token,
@@ -54,20 +72,22 @@ class LoginResult:
             "data": self.data,
             "upstream_request_id": self.upstream_request_id,
         }
+        if self.stale:
+            body["stale"] = True
+        return body
 
 
-def cache_ttl_s(expires_at: float, now: float) -> float:
-    """How long a credential may be served from cache: its lifetime less min(60 s, 10 % of it).
-
-    A proportional margin keeps short-lived credentials usable (a fixed 60 s would make a 60 s token
-    "born expired") while never serving one past the vendor's expiry.
-    """
-    lifetime = expires_at - now
-    return lifetime - min(MAX_MARGIN_S, MARGIN_FRACTION * lifetime)
+@dataclass(frozen=True, slots=True)
+class CacheOptions:
+    key_prefix: str = "gw"
+    cache_key_secret: str | None = None
+    failure_cooldown_s: float = 30.0
+    local_max_entries: int = 10_000
+    local_max_age_s: float = 300.0
 
 
 class AuthService:
-    """Answers logins from the credential store when it can, from the vendor when it must."""
+    """Answers logins from the caches when it can, from the vendor when it must."""
 
     def __init__(
         self,
@@ -76,23 +96,43 @@ class AuthService:
         upstream: Upstream,
         metrics: Metrics,
         *,
-        key_prefix: str = "gw",
-        cache_key_secret: str | None = None,
+        options: CacheOptions | None = None,
         clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
+        options = options or CacheOptions()
         self.providers = dict(providers)
         self._store = store
         self._upstream = upstream
         self._metrics = metrics
-        self._key_prefix = key_prefix
+        self._options = options
         self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._flights: dict[str, asyncio.Task[LoginResult]] = {}
+        self._reads: dict[str, asyncio.Task[CacheEntry | None]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self.local = LocalCache(
+            max_entries=options.local_max_entries, max_age_s=options.local_max_age_s
+        )
+        self.invalidation = Invalidation(store, self.local, f"{options.key_prefix}:v1:invalidate")
         # Each provider's cache keys are HMAC'd with the configured key, else with a key derived from
         # the provider's app secret — a secret every replica already shares.
         self._key_secrets = {
-            name: (cache_key_secret or _derive(p.secret, "gateway cache key v1")).encode("utf-8")
+            name: (options.cache_key_secret or _derive(p.secret, "gateway cache key v1")).encode()
             for name, p in self.providers.items()
         }
+
+    async def start(self) -> None:
+        self._spawn(self.invalidation.run())
+
+    async def close(self) -> None:
+        for task in list(self._background) + list(self._flights.values()):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # --- the API the handlers use -------------------------------------------------------------
 
     def provider(self, name: str) -> Provider:
         try:
@@ -121,26 +161,47 @@ class AuthService:
     ) -> LoginResult:
         """The credential for this identity: cached unless `fresh`, else one shared vendor call."""
         key = self.cache_key(provider, inputs)
+        # Read even when `fresh`: what is cached now tells a newer answer (another replica's) from it.
+        seen = await self._read(provider, key)
         if fresh:
             self._note_cache(provider, "bypass")
         else:
-            cached = await self._read(provider, key)
-            if cached is not None:
+            now = self._clock()
+            if seen is not None and seen.is_fresh(now):
+                if seen.refresh_due(now):
+                    self._refresh_ahead(provider, inputs, key, seen)
                 self._note_cache(provider, "hit")
-                return cached
+                return _result(provider, seen, cached=True)
             self._note_cache(provider, "miss")
-        return await self._single_flight(key, lambda: self._call_vendor(provider, inputs, key))
+        try:
+            return await self._single_flight(key, lambda: self._fetch(provider, inputs, key, seen))
+        except GatewayError as error:
+            if (
+                not fresh
+                and seen is not None
+                and _may_cover(error)
+                and seen.is_valid(self._clock())
+            ):
+                self._note_cache(provider, "stale")
+                log.warning("served_stale", provider=provider.name, error=error.code)
+                return _result(provider, seen, cached=True, stale=True)
+            raise
 
     async def forget(self, provider: Provider, inputs: Inputs) -> bool:
-        """Drop the cached credential for this identity; True when one was cached."""
+        """Drop the cached credential (and any remembered failure) for this identity everywhere."""
+        key = self.cache_key(provider, inputs)
+        self.local.drop(key)
         try:
-            return await self._store.delete(self.cache_key(provider, inputs))
+            removed = await self._store.delete(key)
+            await self._store.delete(_failure_key(key))
         except StoreUnavailable:
             self._metrics.store_errors.labels("delete").inc()
             raise CacheUnavailable(
                 "the credential store is unavailable; nothing was forgotten, try again",
                 provider=provider.name,
             ) from None
+        await self.invalidation.publish(key)
+        return removed
 
     def cache_key(self, provider: Provider, inputs: Inputs) -> str:
         """`<prefix>:v1:{<keyed hash>}:cred`; the braces make a Redis Cluster hash tag per identity."""
@@ -150,7 +211,9 @@ class AuthService:
             + orjson.dumps(provider.identity(inputs), option=orjson.OPT_SORT_KEYS)
         )
         digest = hmac.new(self._key_secrets[provider.name], material, hashlib.sha256).hexdigest()
-        return f"{self._key_prefix}:v1:{{{digest[:40]}}}:cred"
+        return f"{self._options.key_prefix}:v1:{{{digest[:40]}}}:cred"
+
+    # --- single flight, in-process and across replicas ------------------------------------------
 
     async def _single_flight(
         self, key: str, call: Callable[[], Coroutine[Any, Any, LoginResult]]
@@ -160,6 +223,8 @@ class AuthService:
             task = asyncio.ensure_future(call())
             self._flights[key] = task
             task.add_done_callback(lambda done: self._end_flight(key, done))
+        else:
+            self._metrics.flight_waiters.inc()
         # shield: a caller that disconnects must not cancel the call the others are waiting for
         return await asyncio.shield(task)
 
@@ -169,98 +234,226 @@ class AuthService:
         if not task.cancelled():
             task.exception()  # retrieved here so a flight whose waiters all left is not reported
 
-    async def _call_vendor(self, provider: Provider, inputs: Inputs, key: str) -> LoginResult:
-        credential = await self._upstream.login(provider, inputs)
-        now = self._clock()
-        expires_at = _effective_expiry(provider, credential, now)
-        result = LoginResult(
-            provider=provider.name,
-            kind=provider.kind,
-            token=credential.token,
-            expires_at=None if expires_at is None else int(expires_at),
-            cached=False,
-            data=credential.data,
-            upstream_request_id=credential.upstream_request_id,
-        )
-        if expires_at is not None:
-            self._metrics.credential_lifetime_seconds.labels(provider.name).observe(
-                expires_at - now
-            )
-        ttl = self._ttl_for(provider, credential, expires_at, now)
-        if ttl is not None and ttl > 0:
-            await self._write(key, result, ttl)
-        return result
+    async def _fetch(
+        self, provider: Provider, inputs: Inputs, key: str, seen: CacheEntry | None
+    ) -> LoginResult:
+        """One vendor call for this identity across all replicas, or the answer another replica got."""
+        await self._raise_if_cooling_down(provider, key)  # once per flight, not once per caller
+        lease_s = provider.settings.timeout_s + LEASE_EXTRA_S
+        give_up_at = time.monotonic() + 2 * lease_s  # a dead holder's lease has expired by then
+        interval = WAIT_POLL_FIRST_S
+        waited = False
+        while True:
+            lease = Lease(self._store, _lock_key(key), lease_s)
+            try:
+                acquired = await lease.acquire()
+            except StoreUnavailable:
+                return await self._call_vendor(provider, inputs, key)  # in-process flight only
+            if acquired:
+                async with lease:
+                    newer = await self._newer_entry(provider, key, seen)  # the last holder's answer
+                    if newer is not None:
+                        return _result(provider, newer, cached=False)
+                    result = await self._call_vendor(provider, inputs, key)
+                if lease.lost:
+                    self._metrics.lost_leases.inc()
+                return result
+            if not waited:
+                waited = True
+                self._metrics.lock_waits.inc()
+            newer = await self._newer_entry(provider, key, seen)
+            if newer is not None:
+                return _result(provider, newer, cached=False)
+            await self._raise_if_cooling_down(provider, key)
+            if time.monotonic() >= give_up_at:
+                log.warning("lock_wait_gave_up", provider=provider.name)
+                return await self._call_vendor(provider, inputs, key)
+            await asyncio.sleep(interval)
+            interval = min(WAIT_POLL_MAX_S, interval * 1.5)
 
-    @staticmethod
-    def _ttl_for(
-        provider: Provider, credential: Credential, expires_at: float | None, now: float
-    ) -> float | None:
-        if not credential.cacheable:
+    async def _newer_entry(
+        self, provider: Provider, key: str, seen: CacheEntry | None
+    ) -> CacheEntry | None:
+        """A fresh entry written since `seen` (by another replica), read from the shared store."""
+        try:
+            raw = await self._store.get(key)
+        except StoreUnavailable:
             return None
-        if (
-            expires_at is None
-        ):  # the bind check: a confirmed binding is kept for the configured time
-            return float(provider.settings.token_ttl_s)
-        return cache_ttl_s(expires_at, now)
+        entry = decode_entry(raw) if raw is not None else None
+        if entry is None or not entry.is_fresh(self._clock()):
+            return None
+        if seen is not None and entry.issued_at == seen.issued_at:
+            return None
+        self.local.put(key, entry, self._clock())
+        return entry
 
-    async def _read(self, provider: Provider, key: str) -> LoginResult | None:
+    def _refresh_ahead(
+        self, provider: Provider, inputs: Inputs, key: str, seen: CacheEntry
+    ) -> None:
+        if key in self._flights:
+            return
+        self._metrics.refresh_ahead.labels(provider.name).inc()
+        refresh = self._single_flight(key, lambda: self._fetch(provider, inputs, key, seen))
+        self._spawn(_log_failure(refresh, provider.name))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- the vendor call and what is kept of it ---------------------------------------------------
+
+    async def _call_vendor(self, provider: Provider, inputs: Inputs, key: str) -> LoginResult:
+        try:
+            credential = await self._upstream.login(provider, inputs)
+        except VendorRejectedInput as rejected:
+            await self._remember_failure(key, rejected)
+            raise
+        now = self._clock()
+        entry = _entry_for(provider, credential, now, self._rng)
+        if entry.expires_at is not None:
+            self._metrics.credential_lifetime_seconds.labels(provider.name).observe(
+                entry.expires_at - now
+            )
+        if credential.cacheable and entry.is_fresh(now):
+            await self._write(key, entry, now)
+        return _result(provider, entry, cached=False)
+
+    async def _write(self, key: str, entry: CacheEntry, now: float) -> None:
+        self.local.put(key, entry, now)
+        try:
+            await self._store.set(key, entry.encode(), entry.store_ttl_s(now))
+        except StoreUnavailable:
+            self._metrics.store_errors.labels("set").inc()
+            return
+        await self.invalidation.publish(key)
+
+    async def _read(self, provider: Provider, key: str) -> CacheEntry | None:
+        """The entry from the in-process cache, else from the store — one store read however many
+        identical requests arrive together (a burst of cold requests must not become a burst on Redis)."""
+        entry = self.local.get(key, self._clock())
+        if entry is not None:
+            return entry
+        read = self._reads.get(key)
+        if read is None:
+            read = asyncio.ensure_future(self._read_store(provider, key))
+            self._reads[key] = read
+            read.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(read)
+
+    async def _read_store(self, provider: Provider, key: str) -> CacheEntry | None:
+        now = self._clock()
         try:
             raw = await self._store.get(key)
         except StoreUnavailable:
             # Redis trouble is not "no session": carry on as a miss, the vendor can still answer.
             self._metrics.store_errors.labels("get").inc()
-            self._note_cache(provider, "error")
-            log.warning("store_unavailable", operation="get")
             return None
         if raw is None:
             return None
-        return _decode_entry(raw, provider, self._clock())
+        entry = decode_entry(raw)
+        if entry is None:
+            log.warning("cache_entry_unreadable", provider=provider.name)
+            return None
+        self.local.put(key, entry, now)
+        return entry
 
-    async def _write(self, key: str, result: LoginResult, ttl_s: float) -> None:
-        entry = {
-            "token": result.token,
-            "expires_at": result.expires_at,
-            "data": result.data,
-            "upstream_request_id": result.upstream_request_id,
+    # --- failure cooldown -----------------------------------------------------------------------
+
+    async def _remember_failure(self, key: str, rejected: VendorRejectedInput) -> None:
+        cooldown = self._options.failure_cooldown_s
+        if cooldown <= 0:
+            return
+        record = {
+            "code": rejected.code,
+            "detail": rejected.detail,
+            "upstream": rejected.upstream.as_dict() if rejected.upstream else None,
+            "until": self._clock() + cooldown,
         }
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.set(_failure_key(key), orjson.dumps(record), cooldown)
+
+    async def _raise_if_cooling_down(self, provider: Provider, key: str) -> None:
+        if self._options.failure_cooldown_s <= 0:
+            return
         try:
-            await self._store.set(key, orjson.dumps(entry), ttl_s)
+            raw = await self._store.get(_failure_key(key))
         except StoreUnavailable:
-            self._metrics.store_errors.labels("set").inc()
-            log.warning("store_unavailable", operation="set")
+            return
+        if raw is None:
+            return
+        try:
+            record = orjson.loads(raw)
+            upstream = UpstreamDetail(**record["upstream"]) if record["upstream"] else None
+            remaining = max(1, int(record["until"] - self._clock() + 0.999))
+            error = VendorRejectedInput(
+                f"{record['detail']} (remembered: not sent to the vendor again for {remaining} s)",
+                code=record["code"],
+                provider=provider.name,
+                upstream=upstream,
+                retry_after_s=remaining,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return
+        self._metrics.cooldown_rejections.labels(provider.name).inc()
+        raise error
 
     def _note_cache(self, provider: Provider, result: str) -> None:
         self._metrics.cache_lookups.labels(provider.name, result).inc()
         structlog.contextvars.bind_contextvars(cache=result)
 
 
-def _effective_expiry(provider: Provider, credential: Credential, now: float) -> float | None:
-    """The vendor's expiry; for a token the vendor gives no expiry for, `token_ttl_s` from now."""
-    if credential.expires_at is not None:
-        return credential.expires_at
-    if credential.token is not None:
-        return now + provider.settings.token_ttl_s
-    return None
+def _entry_for(
+    provider: Provider, credential: Credential, now: float, rng: random.Random
+) -> CacheEntry:
+    """The cache entry for a vendor answer; a token without an expiry lives `token_ttl_s`."""
+    expires_at = credential.expires_at
+    if expires_at is None and credential.token is not None:
+        expires_at = now + provider.settings.token_ttl_s
+    return schedule(
+        token=credential.token,
+        expires_at=expires_at,
+        keep_without_expiry_s=provider.settings.token_ttl_s,
+        data=credential.data,
+        upstream_request_id=credential.upstream_request_id,
+        now=now,
+        rng=rng,
+    )
 
 
-def _decode_entry(raw: bytes, provider: Provider, now: float) -> LoginResult | None:
+def _result(
+    provider: Provider, entry: CacheEntry, *, cached: bool, stale: bool = False
+) -> LoginResult:
+    return LoginResult(
+        provider=provider.name,
+        kind=provider.kind,
+        token=entry.token,
+        expires_at=None if entry.expires_at is None else int(entry.expires_at),
+        cached=cached,
+        data=entry.data,
+        upstream_request_id=entry.upstream_request_id,
+        stale=stale,
+    )
+
+
+def _may_cover(error: GatewayError) -> bool:
+    """Vendor trouble (not a rejection of this caller's input) may be covered by a still-valid credential."""
+    return error.retryable or error.status >= 500
+
+
+async def _log_failure(call: Coroutine[Any, Any, LoginResult], provider: str) -> None:
     try:
-        entry = orjson.loads(raw)
-        expires_at = entry["expires_at"]
-        if expires_at is not None and now >= expires_at:
-            return None  # never serve past the vendor's expiry, whatever the store's clock did
-        return LoginResult(
-            provider=provider.name,
-            kind=provider.kind,
-            token=entry["token"],
-            expires_at=expires_at,
-            cached=True,
-            data=entry["data"],
-            upstream_request_id=entry["upstream_request_id"],
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        log.warning("cache_entry_unreadable")
-        return None
+        await call
+    except GatewayError as error:
+        log.warning("refresh_ahead_failed", provider=provider, error=error.code)
+
+
+def _lock_key(key: str) -> str:
+    return key.removesuffix(":cred") + ":lock"
+
+
+def _failure_key(key: str) -> str:
+    return key.removesuffix(":cred") + ":fail"
 
 
 def _derive(secret: str, purpose: str) -> str:

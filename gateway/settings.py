@@ -21,7 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.encryption import parse_encryption_keys
 
 KINDS = (
     "top:yunos.aiot.thirdminiapp.auth.get",
@@ -102,6 +104,14 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_-]+$")] = "gw"
     cache_key_secret: SecretStr | None = None
+    # "<kid>:<base64 of 32 bytes>"; the first seals, all open. In the environment: comma-separated.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
+    failure_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    local_cache_max_entries: Annotated[int, Field(ge=0)] = 10_000
+    local_cache_max_age_s: Annotated[float, Field(gt=0)] = 300.0
     max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
@@ -113,6 +123,19 @@ class Settings(BaseSettings):
         for name in value:
             if not PROVIDER_NAME.match(name):
                 raise ValueError(f"provider name {name!r} must match [a-z0-9-]+")
+        return value
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        parse_encryption_keys([k.get_secret_value() for k in value])  # raises naming the entry
         return value
 
     @model_validator(mode="after")

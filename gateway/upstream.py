@@ -10,6 +10,8 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 import structlog
@@ -29,6 +31,31 @@ def new_send_context(now: float) -> SendContext:
     return SendContext(
         now=now, nonce=secrets.randbelow(2**31 - 1) + 1, request_id=str(uuid.uuid4())
     )
+
+
+CLOCK_OFFSET_NOISE_S = 2.0  # `Date` has one-second resolution and the answer took time to arrive
+
+
+def vendor_clock(response: VendorResponse, now: float) -> float:
+    """The vendor's clock when it answered (its HTTP `Date`), or ours when it sent none or nonsense.
+
+    Absolute expiries are in the vendor's clock; reading them against the vendor's `now` and shifting
+    by the offset keeps a skewed vendor (or host) from making a token look longer-lived than it is.
+    """
+    header = response.headers.get("Date")
+    if not header:
+        return now
+    try:
+        parsed = parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return now
+    return parsed if abs(parsed - now) >= CLOCK_OFFSET_NOISE_S else now
+
+
+def in_local_clock(credential: Credential, *, offset_s: float) -> Credential:
+    if credential.expires_at is None or offset_s == 0:
+        return credential
+    return replace(credential, expires_at=credential.expires_at - offset_s)
 
 
 class Upstream:
@@ -53,9 +80,11 @@ class Upstream:
         outcome = "error"
         try:
             response = await self._send(request, provider.settings.timeout_s)
-            credential = provider.read_response(response, self._clock())
+            now = self._clock()
+            vendor_now = vendor_clock(response, now)
+            credential = provider.read_response(response, vendor_now)
             outcome = "ok"
-            return credential
+            return in_local_clock(credential, offset_s=vendor_now - now)
         except GatewayError as exc:
             exc.provider = exc.provider or provider.name
             outcome = exc.code

@@ -7,10 +7,10 @@ from aiohttp import web
 from gateway.api.auth import CallerAuth
 from gateway.metrics import Metrics
 from gateway.service import AuthService
-from gateway.store import CredentialStore
+from gateway.store.guarded import GuardedStore
 
 SERVICE = web.AppKey("service", AuthService)
 CALLERS = web.AppKey("callers", CallerAuth)
 METRICS = web.AppKey("metrics", Metrics)
-STORE = web.AppKey("store", CredentialStore)
+STORE = web.AppKey("store", GuardedStore)
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)

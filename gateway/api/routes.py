@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -66,17 +67,21 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready while configured; the store's state is reported, not fatal: without Redis the gateway
-    still answers (from the vendor), and failing every replica's readiness would turn a Redis blip
-    into a full outage."""
-    metrics = request.app[METRICS]
-    try:
-        await request.app[STORE].ping()
-        store = "up"
-    except StoreUnavailable:
-        store = "down"
-    metrics.store_up.set(1 if store == "up" else 0)
-    return json_response({"status": "ready", "store": store})
+    """Ready while configured and not draining. The store's state is reported, not fatal: without Redis
+    the gateway still answers (from the vendor, with in-process caching), and failing every replica's
+    readiness at once would turn a Redis outage into a gateway outage."""
+    store = request.app[STORE]
+    with contextlib.suppress(StoreUnavailable):
+        await store.ping()  # a fresh reading; the guard records the result
+    service = request.app[SERVICE]
+    return json_response(
+        {
+            "status": "ready",
+            "store": "up" if store.up else "down",
+            "store_state_for_s": round(store.seconds_in_state(), 1),
+            "invalidation": "live" if service.invalidation.live else "down",
+        }
+    )
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:

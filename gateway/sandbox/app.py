@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 
 from aiohttp import web
 
@@ -40,10 +41,16 @@ def create_sandbox_app(state: SandboxState) -> web.Application:
     app[SANDBOX_STATE] = state
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(stop_hanging)
+    app.on_response_prepare.append(date_from_vendor_clock)
     app.router.add_post(TOP_PATH, top_router)
     app.router.add_post(TENCENT_PATH, tencent_appapi)
     control.add_routes(app, state)
     return app
+
+
+async def date_from_vendor_clock(request: web.Request, response: web.StreamResponse) -> None:
+    """`Date` from the simulated vendor's clock, so a skewed sandbox is skewed the way a real host is."""
+    response.headers["Date"] = formatdate(request.app[SANDBOX_STATE].now(), usegmt=True)
 
 
 async def top_router(request: web.Request) -> web.Response:
@@ -169,7 +176,7 @@ async def simulate_latency(state: SandboxState) -> None:
 
 
 def to_response(reply: CannedResponse) -> web.Response:
-    """An HTTP response carrying the reply's exact bytes; aiohttp adds the `Date` header."""
+    """An HTTP response carrying the reply's exact bytes (`Date` comes from date_from_vendor_clock)."""
     headers = dict(reply.headers)
     headers["Content-Type"] = reply.content_type
     return web.Response(status=reply.status, body=reply.body, headers=headers)

@@ -7,6 +7,7 @@ cannot answer, so the service can decide to carry on without it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 
@@ -34,6 +35,13 @@ class CredentialStore(Protocol):
 
     async def release_lock(self, key: str, owner: str) -> bool:
         """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
+
+    async def publish(self, channel: str, message: str) -> None:
+        """Send `message` to every current subscriber of `channel` (all replicas)."""
+
+    def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+        """Messages published on `channel`: first yields None once the subscription is live, then each
+        message as it arrives; raises StoreUnavailable when the connection is lost (subscribe again)."""
 
     async def ping(self) -> None:
         """Return when the backend answers; raise StoreUnavailable otherwise."""

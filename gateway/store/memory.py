@@ -1,20 +1,25 @@
 """In-process credential store: a dict with per-key expiry, for one process (`memory://`, `serve --dev`).
 
 It keeps the semantics of the Redis backend so the service cannot tell them apart: values and locks share
-one key space, expiry is rounded to whole milliseconds, and a lock is a key whose value is its owner.
-Nothing here awaits, so each method runs to completion without interleaving on the event loop; that is
-what makes check-then-set (acquire, renew, release) atomic without an `asyncio.Lock`.
+one key space, expiry is rounded to whole milliseconds, a lock is a key whose value is its owner, and
+publish/subscribe reaches every live subscriber in this process. Apart from a subscriber waiting for its
+next message nothing here awaits, so each method runs to completion without interleaving on the event
+loop; that is what makes check-then-set (acquire, renew, release) atomic without an `asyncio.Lock`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from gateway.store import StoreUnavailable
+
 DEFAULT_MAX_ENTRIES = 100_000
+DEFAULT_MAX_PENDING_MESSAGES = 10_000
 
 
 def ttl_to_milliseconds(ttl_s: float) -> int:
@@ -34,24 +39,42 @@ class _Entry:
     expires_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """Queued in place of messages when a subscription is cut off; `reason` becomes the error."""
+
+    reason: str
+
+
+_Inbox = asyncio.Queue[str | _Ended]
+
+
 class MemoryStore:
     """`CredentialStore` in a dict; expired keys read as absent and are purged as writes come in.
 
     `max_entries` bounds memory: a write that would exceed it first drops expired keys, then the
     least recently written ones (like Redis under `maxmemory` with an LRU-ish policy). Keep it well above
     the working set, since an evicted lock is a lost lock.
+
+    `max_pending_messages` bounds each subscriber's backlog: one that falls further behind is cut off
+    with StoreUnavailable (as Redis disconnects a slow subscriber), so it knows it missed messages.
     """
 
     def __init__(
         self,
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        if max_pending_messages < 1:
+            raise ValueError(f"max_pending_messages must be at least 1, got {max_pending_messages}")
         self._max_entries = max_entries
+        self._max_pending_messages = max_pending_messages
         self._clock = clock
+        self._subscribers: dict[str, set[_Inbox]] = {}
         # Insertion order is write order (writes re-insert), so the first key is the oldest write.
         self._entries: dict[str, _Entry] = {}
         # (expires_at, key) for every write; stale pairs (key rewritten or deleted) are skipped when
@@ -98,11 +121,57 @@ class MemoryStore:
         del self._entries[key]
         return True
 
+    async def publish(self, channel: str, message: str) -> None:
+        """Send `message` to every current subscriber of `channel` in this process."""
+        for inbox in list(self._subscribers.get(channel, ())):
+            if inbox.full():
+                self._cut_off(
+                    channel, inbox, "the subscriber fell behind and messages were dropped"
+                )
+            else:
+                inbox.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+        """Yields None once subscribed, then each message published on `channel`.
+
+        Raises StoreUnavailable when the subscriber fell too far behind or the store was closed.
+        """
+        inbox: _Inbox = asyncio.Queue(maxsize=self._max_pending_messages)
+        self._subscribers.setdefault(channel, set()).add(inbox)
+        try:
+            yield None
+            while True:
+                item = await inbox.get()
+                if isinstance(item, _Ended):
+                    raise StoreUnavailable(
+                        f"memory subscription to {channel!r} ended: {item.reason}"
+                    )
+                yield item
+        finally:
+            self._unsubscribe(channel, inbox)
+
     async def ping(self) -> None:
         """Always answers: the data lives in this process."""
 
     async def close(self) -> None:
-        """Nothing to release; the data lives as long as this object."""
+        """End every subscription with StoreUnavailable; the data lives as long as this object."""
+        for channel, inboxes in list(self._subscribers.items()):
+            for inbox in list(inboxes):
+                self._cut_off(channel, inbox, "the store was closed")
+
+    def _unsubscribe(self, channel: str, inbox: _Inbox) -> None:
+        inboxes = self._subscribers.get(channel)
+        if inboxes is not None:
+            inboxes.discard(inbox)
+            if not inboxes:
+                del self._subscribers[channel]
+
+    def _cut_off(self, channel: str, inbox: _Inbox, reason: str) -> None:
+        # Whatever is still queued is moot: the subscriber must assume it missed messages anyway.
+        self._unsubscribe(channel, inbox)
+        while not inbox.empty():
+            inbox.get_nowait()
+        inbox.put_nowait(_Ended(reason))
 
     def _live_entry(self, key: str) -> _Entry | None:
         entry = self._entries.get(key)

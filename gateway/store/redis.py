@@ -4,6 +4,11 @@ A lock is a plain key whose value is its owner: acquiring is `SET key owner NX P
 releasing compare the owner first, inside one Lua script, so a holder whose lease already expired can never
 extend or delete the lock somebody else has taken since.
 
+Each subscription holds its own connection. It is announced live only once the server has confirmed the
+SUBSCRIBE (a message published before that would be missed), and an idle one is PINGed every
+`pubsub_heartbeat_s`, so a server that stopped answering ends the subscription instead of leaving it
+waiting forever on a socket that still looks open.
+
 Every redis-py failure becomes `StoreUnavailable`. Its message names the operation and, for transport
 failures, the socket error; it never carries a key's value, and the original exception is not chained
 because some server replies echo the command's arguments.
@@ -11,11 +16,13 @@ because some server replies echo the command's arguments.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, Final, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,6 +33,7 @@ from gateway.store import StoreUnavailable
 from gateway.store.memory import ttl_to_milliseconds
 
 DEFAULT_SOCKET_TIMEOUT_S: Final = 0.5
+DEFAULT_PUBSUB_HEARTBEAT_S: Final = 5.0
 
 # KEYS[1] = lock key, ARGV[1] = owner, ARGV[2] = lease in milliseconds. Returns 1 when extended, else 0.
 RENEW_LOCK_LUA: Final = """
@@ -53,12 +61,20 @@ class RedisStore:
     The client must return bytes (`decode_responses=False`): values are opaque bytes, not text.
     """
 
-    def __init__(self, client: Redis) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+    def __init__(
+        self, client: Redis, *, pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S
+    ) -> None:
+        connection_kwargs = client.connection_pool.connection_kwargs
+        if connection_kwargs.get("decode_responses"):
             raise ValueError(
-                "RedisStore needs a client with decode_responses=False (values are bytes)"
+                "RedisStore needs a client that returns bytes (decode_responses=False)"
             )
         self._client = client
+        self._pubsub_heartbeat_s = pubsub_heartbeat_s
+        # How long to wait for the SUBSCRIBE confirmation: the client's own reply timeout if it has one.
+        self._reply_timeout_s: float = (
+            connection_kwargs.get("socket_timeout") or DEFAULT_SOCKET_TIMEOUT_S
+        )
         # register_script does no I/O: EVALSHA is tried first and the script is loaded on NOSCRIPT,
         # which also covers a server that restarted and lost its script cache.
         self._renew_lock = client.register_script(RENEW_LOCK_LUA)
@@ -73,6 +89,7 @@ class RedisStore:
         ssl_ca_certs: str | None = None,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
     ) -> RedisStore:
         """A store for `redis://`, `rediss://` (TLS, with optional CA and client cert) or `unix://`.
 
@@ -80,7 +97,7 @@ class RedisStore:
         """
         options = _client_options(socket_timeout_s)
         options.update(_tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile))
-        return cls(Redis.from_url(url, **options))
+        return cls(Redis.from_url(url, **options), pubsub_heartbeat_s=pubsub_heartbeat_s)
 
     async def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
@@ -121,6 +138,27 @@ class RedisStore:
             released: int = await self._release_lock(keys=[key], args=[owner])
         return released == 1
 
+    async def publish(self, channel: str, message: str) -> None:
+        """Send `message` to every current subscriber of `channel`, on any replica."""
+        with _unavailable_on_error("PUBLISH"):
+            await self._client.publish(channel, message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+        """Yields None once the server confirmed the subscription, then each message on `channel`.
+
+        Raises StoreUnavailable when the connection fails or the server stops answering PINGs.
+        """
+        pubsub = self._client.pubsub()
+        try:
+            await self._start_subscription(pubsub, channel)
+            yield None
+            while True:
+                yield await self._next_message(pubsub)
+        finally:
+            # Closing a connection that already broke can fail again; the subscription is over anyway.
+            with suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+
     async def ping(self) -> None:
         """Return when the server answers; raise StoreUnavailable otherwise."""
         with _unavailable_on_error("PING"):
@@ -130,6 +168,34 @@ class RedisStore:
         """Close the client and its connection pool."""
         with _unavailable_on_error("close"):
             await self._client.aclose()
+
+    async def _start_subscription(self, pubsub: PubSub, channel: str) -> None:
+        with _unavailable_on_error("SUBSCRIBE"):
+            await pubsub.subscribe(channel)
+            confirmation = await pubsub.get_message(timeout=self._reply_timeout_s)
+        if confirmation is None or confirmation["type"] != "subscribe":
+            raise StoreUnavailable("redis SUBSCRIBE failed: no confirmation from the server")
+
+    async def _next_message(self, pubsub: PubSub) -> str:
+        """The next published message, PINGing while idle; StoreUnavailable when the server is gone."""
+        awaiting_pong = False
+        while True:
+            with _unavailable_on_error("pub/sub read"):
+                reply = await pubsub.get_message(timeout=self._pubsub_heartbeat_s)
+            if reply is None:
+                if awaiting_pong:
+                    raise StoreUnavailable(
+                        f"redis pub/sub failed: no answer to PING within {self._pubsub_heartbeat_s} s"
+                    )
+                with _unavailable_on_error("pub/sub PING"):
+                    await pubsub.ping()
+                awaiting_pong = True
+                continue
+            awaiting_pong = False  # any reply, a pong included, proves the connection alive
+            if reply["type"] == "message":
+                data: bytes = reply["data"]
+                # Only str is published, but a foreign publisher must not kill the subscriber.
+                return data.decode("utf-8", errors="replace")
 
 
 def _client_options(socket_timeout_s: float) -> dict[str, Any]:
@@ -163,10 +229,26 @@ def _tls_options(
 
 @contextmanager
 def _unavailable_on_error(operation: str) -> Iterator[None]:
+    """Turn redis-py failures into StoreUnavailable, and give back a cancellation redis-py swallowed."""
+    task = asyncio.current_task()
+    cancels_before = task.cancelling() if task is not None else 0
     try:
         yield
     except (RedisError, OSError) as error:
+        _raise_if_cancellation_was_swallowed(task, cancels_before)
         raise StoreUnavailable(f"redis {operation} failed: {_describe(error)}") from None
+    _raise_if_cancellation_was_swallowed(task, cancels_before)
+
+
+def _raise_if_cancellation_was_swallowed(
+    task: asyncio.Task[Any] | None, cancels_before: int
+) -> None:
+    # On Python 3.11 asyncio.wait_for, which redis-py uses to time socket writes, drops a cancel() that
+    # lands just as the write completes (CPython gh-86296, fixed in 3.12): the call returns normally and
+    # the task runs on, so a cancelled subscriber would loop forever and shutdown would hang. A cancel
+    # request that arrived during the call and is still pending means exactly that; deliver it.
+    if task is not None and task.cancelling() > cancels_before:
+        raise asyncio.CancelledError
 
 
 def _describe(error: BaseException) -> str:
