@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -38,7 +40,14 @@ async def test_list_providers_needs_a_key(gateway: TestClient) -> None:
 async def test_health_and_readiness(gateway: TestClient) -> None:
     """healthz answers ok; readyz reports the store up."""
     assert await (await gateway.get("/healthz")).json() == {"status": "ok"}
-    assert await (await gateway.get("/readyz")).json() == {"status": "ready", "store": "up"}
+    for _ in range(100):  # the invalidation subscription comes up in the background at start-up
+        ready = await (await gateway.get("/readyz")).json()
+        if ready["invalidation"] == "live":
+            break
+        await asyncio.sleep(0.02)
+    assert ready["status"] == "ready"
+    assert (ready["store"], ready["invalidation"]) == ("up", "live")
+    assert isinstance(ready["store_state_for_s"], float)
 
 
 async def test_metrics_count_requests_without_identities(gateway: TestClient, keys: Keys) -> None:

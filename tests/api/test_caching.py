@@ -1,0 +1,205 @@
+"""Credential cache behaviour end to end: refresh ahead, stale serving, failure cooldown, encryption
+at rest, invalidation across replicas, vendor clock skew — real HTTP, real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
+
+from gateway.app import create_app
+from gateway.sandbox.faults import HttpStatus, TencentError
+from tests.api.conftest import APIS, INPUTS, WECHAT, Keys, StartGateway, Vendors, gateway_settings
+
+pytestmark = pytest.mark.redis
+
+
+class ShiftedClock:
+    """The gateway's wall clock, movable forward by tests."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def login(
+    gateway: TestClient, keys: Keys, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    response = await gateway.post(
+        f"/auth/{WECHAT}",
+        json=body or INPUTS[WECHAT],
+        headers={"Authorization": f"Bearer {keys.full}"},
+    )
+    return response.status, await response.json()
+
+
+async def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_refresh_ahead_serves_at_once_and_renews_in_background(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """Inside the refresh window a hit answers with the current token and one background call renews it."""
+    vendors.state.token_ttl_s = 100  # fresh until 90 s; refresh window starts between 70 and 80 s
+    clock = ShiftedClock()
+    gateway = await start_gateway(clock=clock)
+    _, first = await login(gateway, keys)
+    clock.offset = 85
+    vendors.state.latency_s = 0.3  # the renewal takes a while; hits meanwhile must not wait for it
+    started = time.monotonic()
+    answers = await asyncio.gather(*(login(gateway, keys) for _ in range(10)))
+    assert time.monotonic() - started < 0.25
+    assert all(status == 200 and body == {**first, "cached": True} for status, body in answers)
+    await wait_for(lambda: len(vendors.state.issued_tokens) == 2)
+    await asyncio.sleep(0.05)  # the renewed token reaches the cache just after the vendor answers
+    _, renewed = await login(gateway, keys)
+    assert renewed["token"] == vendors.state.issued_tokens[1] != first["token"]
+    assert renewed["cached"] is True
+    assert vendors.calls(WECHAT) == 2
+
+
+async def test_stale_credential_covers_a_failing_vendor_until_its_expiry(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """Past serve-until but before expiry a vendor failure is answered with the old token, marked stale;
+    past the vendor's expiry the failure shows."""
+    vendors.state.token_ttl_s = 100
+    clock = ShiftedClock()
+    gateway = await start_gateway(clock=clock)
+    _, first = await login(gateway, keys)
+    vendors.state.inject(APIS[WECHAT], HttpStatus(503), times=None)
+    clock.offset = 95
+    status, stale = await login(gateway, keys)
+    assert status == 200
+    assert stale == {**first, "cached": True, "stale": True}
+    clock.offset = 101
+    status, problem = await login(gateway, keys)
+    assert (status, problem["code"]) == (502, "vendor_http_error")
+
+
+async def test_caller_class_failure_is_remembered_per_identity(
+    gateway: TestClient, keys: Keys, vendors: Vendors
+) -> None:
+    """A 422 from the vendor is answered again from memory (with Retry-After) without a vendor call;
+    another identity is unaffected; DELETE clears the memory."""
+    vendors.state.inject(APIS[WECHAT], TencentError("InvalidParameterValue", "bad avatar"))
+    status, first = await login(gateway, keys)
+    assert (status, first["code"]) == (422, "vendor_rejected_input")
+    response = await gateway.post(
+        f"/auth/{WECHAT}", json=INPUTS[WECHAT], headers={"Authorization": f"Bearer {keys.full}"}
+    )
+    again = await response.json()
+    assert response.status == 422 and 1 <= int(response.headers["Retry-After"]) <= 30
+    assert again["upstream"] == first["upstream"] and "remembered" in again["detail"]
+    assert vendors.calls(WECHAT) == 1
+    status, _ = await login(gateway, keys, {**INPUTS[WECHAT], "wx_open_id": "someone-else"})
+    assert status == 200
+    await gateway.delete(
+        f"/auth/{WECHAT}", json=INPUTS[WECHAT], headers={"Authorization": f"Bearer {keys.full}"}
+    )
+    status, _ = await login(gateway, keys)
+    assert status == 200
+    assert vendors.calls(WECHAT) == 3
+
+
+async def test_encryption_keys_leave_no_token_in_redis(
+    aiohttp_client: Any,
+    vendors: Vendors,
+    keys: Keys,
+    redis_url: str,
+    key_prefix: str,
+    raw_redis: aioredis.Redis,
+) -> None:
+    """With encryption_keys set, nothing in Redis contains the token, and the cached answer still reads."""
+    settings = gateway_settings(vendors, keys, redis_url, key_prefix).model_copy(
+        update={
+            "encryption_keys": [
+                __import__("pydantic").SecretStr("k1:" + base64.b64encode(os.urandom(32)).decode())
+            ]
+        }
+    )
+    gateway = await aiohttp_client(create_app(settings))
+    _, first = await login(gateway, keys)
+    values = [await raw_redis.get(k) async for k in raw_redis.scan_iter(match=key_prefix + "*")]
+    assert values and all(first["token"].encode() not in v for v in values if v)
+    assert all(INPUTS[WECHAT]["wx_open_id"].encode() not in v for v in values if v)
+    # A second replica with the same key reads what the first sealed.
+    other = await aiohttp_client(create_app(settings))
+    _, second = await login(other, keys)
+    assert second == {**first, "cached": True}
+    assert vendors.calls(WECHAT) == 1
+
+
+async def test_delete_on_one_replica_is_honoured_by_another_within_100_ms(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """Replica B's in-process cache drops the credential replica A forgot, within 100 ms."""
+    a, b = await start_gateway(), await start_gateway()
+    for replica in (a, b):  # both subscriptions live
+        await wait_for(
+            lambda r=replica: (
+                r.app[
+                    __import__("gateway.api.keys", fromlist=["SERVICE"]).SERVICE
+                ].invalidation.live
+            )
+        )
+    _, first = await login(a, keys)
+    _, seen_by_b = await login(b, keys)
+    assert seen_by_b["cached"] is True
+    response = await a.delete(
+        f"/auth/{WECHAT}", json=INPUTS[WECHAT], headers={"Authorization": f"Bearer {keys.full}"}
+    )
+    assert response.status == 204
+    await asyncio.sleep(0.1)
+    _, after = await login(b, keys)
+    assert after["cached"] is False and after["token"] != first["token"]
+    assert vendors.calls(WECHAT) == 2
+
+
+async def test_refresh_on_one_replica_replaces_the_other_replicas_copy(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """A forced refresh on replica A is what replica B serves next, not B's older in-process copy."""
+    a, b = await start_gateway(), await start_gateway()
+    for replica in (a, b):
+        await wait_for(
+            lambda r=replica: (
+                r.app[
+                    __import__("gateway.api.keys", fromlist=["SERVICE"]).SERVICE
+                ].invalidation.live
+            )
+        )
+    await login(a, keys)
+    await login(b, keys)
+    response = await a.post(
+        f"/auth/{WECHAT}",
+        json=INPUTS[WECHAT],
+        headers={"Authorization": f"Bearer {keys.full}", "Cache-Control": "no-cache"},
+    )
+    refreshed = await response.json()
+    await asyncio.sleep(0.1)
+    _, from_b = await login(b, keys)
+    assert from_b["token"] == refreshed["token"] and from_b["cached"] is True
+
+
+async def test_vendor_clock_skew_is_corrected_from_its_date_header(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """A vendor whose clock runs an hour ahead: its absolute ExpireAt is shifted into our clock."""
+    vendors.state.clock = lambda: time.time() + 3600
+    vendors.state.tencent_skew_s = 7200  # let the skewed vendor accept our timestamps
+    gateway = await start_gateway()
+    _, body = await login(gateway, keys)
+    assert abs(body["expires_at"] - (time.time() + 7200)) < 5  # not +3600 more
