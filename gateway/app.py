@@ -50,7 +50,9 @@ def create_app(
         service = AuthService(
             providers,
             guarded,
-            Upstream(session, metrics, clock=clock),
+            Upstream(
+                session, metrics, guarded, providers, key_prefix=settings.key_prefix, clock=clock
+            ),
             metrics,
             options=cache_options(settings, local_cache=not isinstance(active_store, MemoryStore)),
             clock=clock,

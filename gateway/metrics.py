@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 
 from gateway import __version__
+
+# `*_created` series double the exposition for no use on dashboards or alerts.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -84,6 +94,30 @@ class Metrics:
         self.cooldown_rejections = Counter(
             "gateway_failure_cooldown_rejections",
             "Requests answered from a remembered vendor rejection, without calling the vendor.",
+            ["provider"],
+            registry=r,
+        )
+        self.vendor_retries = Counter(
+            "gateway_vendor_retries",
+            "Vendor calls repeated after a transient failure.",
+            ["provider"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "gateway_breaker_state",
+            "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=r,
+        )
+        self.quota_ban_active = Gauge(
+            "gateway_quota_ban_active",
+            "1 while the vendor has this provider's app key call-limited (TOP code 7 and kin).",
+            ["provider"],
+            registry=r,
+        )
+        self.outbound_rejections = Counter(
+            "gateway_outbound_limited",
+            "Requests refused (429) because the provider's outbound rate or concurrency limit was full.",
             ["provider"],
             registry=r,
         )

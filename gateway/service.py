@@ -36,6 +36,7 @@ from gateway.errors import (
     UnknownProvider,
     UpstreamDetail,
     VendorRejectedInput,
+    VendorTimeout,
 )
 from gateway.metrics import Metrics
 from gateway.providers.base import Credential, Inputs
@@ -45,8 +46,9 @@ from gateway.upstream import Upstream
 
 log = structlog.get_logger("gateway.service")
 
-LEASE_EXTRA_S = 5.0  # a lease outlasts the vendor timeout by this much (and is renewed meanwhile)
-WAIT_POLL_FIRST_S, WAIT_POLL_MAX_S = 0.02, 0.2
+LEASE_EXTRA_S = 5.0  # a lease outlasts the request deadline by this much (and is renewed meanwhile)
+WAIT_POLL_FIRST_S, WAIT_POLL_MAX_S = 0.02, 0.2  # waiting for another replica's vendor call
+BIND_POLL_FIRST_S, BIND_POLL_MAX_S = 0.5, 3.0  # the bind check's wait_s loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,38 @@ class AuthService:
     async def login(
         self, provider: Provider, inputs: Inputs, *, fresh: bool = False
     ) -> LoginResult:
-        """The credential for this identity: cached unless `fresh`, else one shared vendor call."""
+        """The credential for this identity: cached unless `fresh`, else one shared vendor call.
+
+        A bind check with `wait_s` polls until bound or the wait ends; concurrent waiters for the same
+        identity share one poll loop."""
+        wait_s = getattr(inputs, "wait_s", None)
+        if wait_s is None:
+            return await self._login_once(provider, inputs, fresh=fresh)
+        if wait_s > provider.settings.bind_wait_max_s:
+            raise InvalidBody(
+                f"wait_s may be at most {provider.settings.bind_wait_max_s:g} for this provider",
+                provider=provider.name,
+                extensions={"errors": [{"field": "wait_s", "message": "too long"}]},
+            )
+        key = self.cache_key(provider, inputs) + ":poll"
+        return await self._single_flight(
+            key, lambda: self._poll_until_bound(provider, inputs, wait_s)
+        )
+
+    async def _poll_until_bound(
+        self, provider: Provider, inputs: Inputs, wait_s: float
+    ) -> LoginResult:
+        ends_at = time.monotonic() + wait_s
+        interval = BIND_POLL_FIRST_S
+        while True:
+            result = await self._login_once(provider, inputs, fresh=False)
+            if result.data.get("bound") is True or time.monotonic() + interval >= ends_at:
+                return result
+            await asyncio.sleep(interval)
+            interval = min(BIND_POLL_MAX_S, interval * 1.5)
+
+    async def _login_once(self, provider: Provider, inputs: Inputs, *, fresh: bool) -> LoginResult:
+        deadline = time.monotonic() + provider.settings.deadline_s
         key = self.cache_key(provider, inputs)
         # Read even when `fresh`: what is cached now tells a newer answer (another replica's) from it.
         seen = await self._read(provider, key)
@@ -174,7 +207,9 @@ class AuthService:
                 return _result(provider, seen, cached=True)
             self._note_cache(provider, "miss")
         try:
-            return await self._single_flight(key, lambda: self._fetch(provider, inputs, key, seen))
+            return await self._single_flight(
+                key, lambda: self._fetch(provider, inputs, key, seen, deadline)
+            )
         except GatewayError as error:
             if (
                 not fresh
@@ -235,12 +270,16 @@ class AuthService:
             task.exception()  # retrieved here so a flight whose waiters all left is not reported
 
     async def _fetch(
-        self, provider: Provider, inputs: Inputs, key: str, seen: CacheEntry | None
+        self,
+        provider: Provider,
+        inputs: Inputs,
+        key: str,
+        seen: CacheEntry | None,
+        deadline: float,
     ) -> LoginResult:
         """One vendor call for this identity across all replicas, or the answer another replica got."""
         await self._raise_if_cooling_down(provider, key)  # once per flight, not once per caller
-        lease_s = provider.settings.timeout_s + LEASE_EXTRA_S
-        give_up_at = time.monotonic() + 2 * lease_s  # a dead holder's lease has expired by then
+        lease_s = provider.settings.deadline_s + LEASE_EXTRA_S  # outlasts the whole vendor call
         interval = WAIT_POLL_FIRST_S
         waited = False
         while True:
@@ -248,13 +287,13 @@ class AuthService:
             try:
                 acquired = await lease.acquire()
             except StoreUnavailable:
-                return await self._call_vendor(provider, inputs, key)  # in-process flight only
+                return await self._call_vendor(provider, inputs, key, deadline)  # in-process only
             if acquired:
                 async with lease:
                     newer = await self._newer_entry(provider, key, seen)  # the last holder's answer
                     if newer is not None:
                         return _result(provider, newer, cached=False)
-                    result = await self._call_vendor(provider, inputs, key)
+                    result = await self._call_vendor(provider, inputs, key, deadline)
                 if lease.lost:
                     self._metrics.lost_leases.inc()
                 return result
@@ -265,9 +304,11 @@ class AuthService:
             if newer is not None:
                 return _result(provider, newer, cached=False)
             await self._raise_if_cooling_down(provider, key)
-            if time.monotonic() >= give_up_at:
-                log.warning("lock_wait_gave_up", provider=provider.name)
-                return await self._call_vendor(provider, inputs, key)
+            if time.monotonic() + interval >= deadline:
+                raise VendorTimeout(
+                    "another replica's call to the vendor for this identity did not finish in time",
+                    provider=provider.name,
+                )
             await asyncio.sleep(interval)
             interval = min(WAIT_POLL_MAX_S, interval * 1.5)
 
@@ -293,7 +334,10 @@ class AuthService:
         if key in self._flights:
             return
         self._metrics.refresh_ahead.labels(provider.name).inc()
-        refresh = self._single_flight(key, lambda: self._fetch(provider, inputs, key, seen))
+        deadline = time.monotonic() + provider.settings.deadline_s
+        refresh = self._single_flight(
+            key, lambda: self._fetch(provider, inputs, key, seen, deadline)
+        )
         self._spawn(_log_failure(refresh, provider.name))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -303,9 +347,11 @@ class AuthService:
 
     # --- the vendor call and what is kept of it ---------------------------------------------------
 
-    async def _call_vendor(self, provider: Provider, inputs: Inputs, key: str) -> LoginResult:
+    async def _call_vendor(
+        self, provider: Provider, inputs: Inputs, key: str, deadline: float
+    ) -> LoginResult:
         try:
-            credential = await self._upstream.login(provider, inputs)
+            credential = await self._upstream.login(provider, inputs, deadline=deadline)
         except VendorRejectedInput as rejected:
             await self._remember_failure(key, rejected)
             raise

@@ -44,6 +44,38 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names each key at fault."""
 
 
+class RetrySettings(BaseModel):
+    """Retries of transient vendor failures, with full-jitter exponential backoff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # 5 attempts: at 30 % transient failures, 1 - 0.3^5 = 99.76 % of logins succeed, ~1.43 calls each.
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 5
+    base_delay_s: Annotated[float, Field(ge=0, le=10)] = 0.1
+    max_delay_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+
+
+class BreakerSettings(BaseModel):
+    """Per-provider circuit breaker over a sliding window of vendor outcomes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_s: Annotated[float, Field(gt=0)] = 30.0
+    min_calls: Annotated[int, Field(ge=1)] = 20
+    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    open_s: Annotated[float, Field(gt=0)] = 15.0
+
+
+class LimitSettings(BaseModel):
+    """Outbound limits that keep a vendor account under its quota (unset: unlimited)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_per_s: Annotated[float, Field(gt=0)] | None = None  # shared by every replica (Redis)
+    burst: Annotated[int, Field(ge=1)] = 10
+    max_concurrency: Annotated[int, Field(ge=1)] | None = None  # per replica
+
+
 class ProviderSettings(BaseModel):
     """One vendor account: which call, where, and with which app key and secret."""
 
@@ -57,7 +89,14 @@ class ProviderSettings(BaseModel):
     sign_method: Literal["md5", "hmac", "hmac-sha256"] = "hmac-sha256"
     simplify: bool = False
     token_ttl_s: Annotated[int, Field(gt=0)] = 7200
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0  # one attempt, connect included
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    deadline_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # the whole request, retries included
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    limits: LimitSettings = LimitSettings()
+    quota_ban_default_s: Annotated[int, Field(ge=1)] = 60  # when a call-limited answer gives none
+    bind_wait_max_s: Annotated[float, Field(ge=0, le=120)] = 30.0  # cap on the bind check's wait_s
 
     @model_validator(mode="after")
     def _one_secret(self) -> ProviderSettings:

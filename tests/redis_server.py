@@ -1,12 +1,17 @@
-"""Find a real Redis for the test session, or start a throwaway `redis-server` on a free loopback port.
+"""Find a real Redis for the test session, or start throwaway Redis processes on free loopback ports.
 
-Order: `GATEWAY_TEST_REDIS_URL` if set (it must answer), else the machine's Redis on 127.0.0.1:6379,
+Standalone: `GATEWAY_TEST_REDIS_URL` if set (it must answer), else the machine's Redis on 127.0.0.1:6379,
 else a `redis-server` from PATH that this module starts without persistence and stops at the end.
+
+Cluster and Sentinel are always private set-ups started here (`RedisClusterProcesses`,
+`RedisSentinelProcesses`): three cluster masters made a cluster with `redis-cli --cluster create`, or a
+master, its replica and three sentinels. Nothing is persisted; everything lives in one temporary directory.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -79,21 +84,33 @@ class RedisServerProcess:
     """One `redis-server` child on loopback, without persistence; start() and stop() may repeat.
 
     `tls` makes it listen for TLS only (`tls_client_auth`: clients must present a certificate signed by
-    the same CA); `unix_socket` adds a Unix socket listener.
+    the same CA); `unix_socket` adds a Unix socket listener. `password` sets `requirepass` (and
+    `masterauth`, for a replica of a master with the same password). `sentinel` runs it in Sentinel mode
+    with `config_file`, which Sentinel needs (and rewrites). `arguments` are appended as given.
     """
 
     port: int = field(default_factory=free_loopback_port)
     tls: TlsFiles | None = None
     tls_client_auth: bool = False
     unix_socket: Path | None = None
+    password: str | None = None
+    arguments: tuple[str, ...] = ()
+    sentinel: bool = False
+    config_file: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        """URL of the TCP (or TLS) listener, database 0."""
+        """URL of the TCP (or TLS) listener, database 0 (with the password, when one is set)."""
         scheme = "rediss" if self.tls else "redis"
-        return f"{scheme}://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"{scheme}://{credentials}127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        """`127.0.0.1:<port>`."""
+        return f"127.0.0.1:{self.port}"
 
     @property
     def unix_url(self) -> str:
@@ -104,17 +121,36 @@ class RedisServerProcess:
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the server and return once it answers PING; RedisNotAvailable if it cannot."""
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise RedisNotAvailable("redis-server is not on PATH")
+        self.launch()
+        self.wait_until_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (start several, then wait for each)."""
         # A file, not a pipe: nobody reads the log while the server runs, and a full pipe would block it.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop(), which closes it
         self._process = subprocess.Popen(
-            [executable, *self._arguments()],
+            self._command(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_until_ready(timeout_s)
+
+    def wait_until_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Return once the launched server answers PING; stop it and raise RedisNotAvailable if not."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                break
+            if answers_ping(self.url, tls=self.tls):
+                return
+            time.sleep(0.02)
+        log = self.log_tail()
+        self.stop()
+        raise RedisNotAvailable(f"redis-server on port {self.port} did not answer PING:\n{log}")
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive (paused counts as alive)."""
+        return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL if it lingers) and wait for it to exit."""
@@ -131,6 +167,12 @@ class RedisServerProcess:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """End the server at once (SIGKILL), like a crashed host: no goodbye to clients or replicas."""
+        process = self._running_process()
+        process.kill()
+        process.wait()
+
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections stay open but nothing answers, like a hung host."""
         self._running_process().send_signal(signal.SIGSTOP)
@@ -144,6 +186,20 @@ class RedisServerProcess:
             raise RuntimeError("redis-server is not running")
         return self._process
 
+    def _command(self) -> list[str]:
+        if self.sentinel:
+            if self.config_file is None:
+                raise ValueError("a sentinel needs a config file")
+            # redis-sentinel is redis-server under another name; some packages ship only the latter.
+            sentinel = shutil.which("redis-sentinel")
+            if sentinel is not None:
+                return [sentinel, str(self.config_file), *self._arguments()]
+            return [_which_or_raise("redis-server"), str(self.config_file), "--sentinel"] + (
+                self._arguments()
+            )
+        config = [str(self.config_file)] if self.config_file is not None else []
+        return [_which_or_raise("redis-server"), *config, *self._arguments()]
+
     def _arguments(self) -> list[str]:
         arguments = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", ""]
         if self.tls is None:
@@ -154,25 +210,23 @@ class RedisServerProcess:
             arguments += self.tls.server_arguments(require_client_cert=self.tls_client_auth)
         if self.unix_socket is not None:
             arguments += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
-        return arguments
+        if self.password is not None:
+            arguments += ["--requirepass", self.password, "--masterauth", self.password]
+        return arguments + list(self.arguments)
 
-    def _wait_until_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                break
-            if answers_ping(self.url, tls=self.tls):
-                return
-            time.sleep(0.02)
-        log = self._log_tail()
-        self.stop()
-        raise RedisNotAvailable(f"redis-server on port {self.port} did not answer PING:\n{log}")
-
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
+        """The last 2000 characters the server logged (for failure messages)."""
         if self._log is None:
             return ""
         self._log.seek(0)
         return self._log.read()[-2000:].decode(errors="replace")
+
+
+def _which_or_raise(program: str) -> str:
+    executable = shutil.which(program)
+    if executable is None:
+        raise RedisNotAvailable(f"{program} is not on PATH")
+    return executable
 
 
 @dataclass(frozen=True)
@@ -241,6 +295,292 @@ def _issue(
         *("-CAkey", str(ca_key), "-CAcreateserial", "-extfile", str(extensions_file)),
         *("-out", str(directory / f"{name}.crt")),
     )
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    """`count` different ports nothing listens on right now."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_loopback_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _info_fields(reply: str | dict[str, object]) -> dict[str, str]:
+    """An INFO-style reply (CLUSTER INFO) as text fields, whether redis-py parsed it or not."""
+    if isinstance(reply, dict):
+        return {name: str(value) for name, value in reply.items()}
+    return dict(line.split(":", 1) for line in reply.splitlines() if ":" in line)
+
+
+def _client(server: RedisServerProcess) -> redis.Redis:
+    return redis.Redis(
+        host="127.0.0.1",
+        port=server.port,
+        password=server.password,
+        socket_timeout=PING_TIMEOUT_S,
+        socket_connect_timeout=PING_TIMEOUT_S,
+        decode_responses=True,
+    )
+
+
+@dataclass
+class RedisClusterProcesses:
+    """A Redis Cluster of `size` masters (no replicas) on loopback, made with `redis-cli --cluster create`.
+
+    Each node's cluster bus gets its own free port (`cluster-port`), so no node needs port + 10000 free.
+    The nodes keep their cluster config in `directory`, so a stopped node started again rejoins as itself.
+    """
+
+    directory: Path
+    size: int = 3
+    password: str | None = None
+    nodes: list[RedisServerProcess] = field(default_factory=list, init=False)
+
+    @property
+    def url(self) -> str:
+        """`redis+cluster://[:password@]127.0.0.1:<p1>,127.0.0.1:<p2>,…`, every node a startup node."""
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis+cluster://{credentials}{','.join(node.address for node in self.nodes)}"
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start the nodes, make them one cluster, and return once every node says cluster_state:ok."""
+        redis_cli = _which_or_raise("redis-cli")
+        _which_or_raise("redis-server")
+        deadline = time.monotonic() + timeout_s
+        ports = distinct_free_ports(2 * self.size)
+        for port, bus_port in zip(ports[::2], ports[1::2], strict=True):
+            arguments = (
+                *("--cluster-enabled", "yes", "--cluster-port", str(bus_port)),
+                *("--cluster-config-file", str(self.directory / f"nodes-{port}.conf")),
+                *("--cluster-node-timeout", "1000", "--dir", str(self.directory)),
+            )
+            self.nodes.append(
+                RedisServerProcess(port=port, password=self.password, arguments=arguments)
+            )
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_until_ready(_remaining(deadline))
+            self._create(redis_cli, deadline)
+            self.wait_until_ok(_remaining(deadline))
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_until_ok(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Return once every node knows every other and reports cluster_state:ok."""
+        deadline = time.monotonic() + timeout_s
+        while not all(self._node_is_ok(node) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RedisNotAvailable(
+                    f"the Redis Cluster did not reach cluster_state:ok in {timeout_s} s"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+    def _create(self, redis_cli: str, deadline: float) -> None:
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        try:
+            created = subprocess.run(
+                [
+                    redis_cli,
+                    *auth,
+                    *("--cluster", "create", *(node.address for node in self.nodes)),
+                    *("--cluster-replicas", "0", "--cluster-yes"),
+                ],
+                capture_output=True,
+                timeout=_remaining(deadline),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise RedisNotAvailable("redis-cli --cluster create did not finish in time") from error
+        if created.returncode != 0:
+            output = (created.stdout + created.stderr)[-2000:].decode(errors="replace")
+            raise RedisNotAvailable(f"redis-cli --cluster create failed:\n{output}")
+
+    def _node_is_ok(self, node: RedisServerProcess) -> bool:
+        client = _client(node)
+        try:
+            info = _info_fields(client.execute_command("CLUSTER INFO"))
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+        return (
+            info.get("cluster_state") == "ok"
+            and info.get("cluster_known_nodes") == str(self.size)
+            and info.get("cluster_slots_ok") == "16384"
+        )
+
+
+SENTINEL_SERVICE = "mymaster"
+SENTINEL_DOWN_AFTER_MS = 1000
+SENTINEL_FAILOVER_TIMEOUT_MS = 3000
+
+
+@dataclass
+class RedisSentinelProcesses:
+    """A master, one replica and three sentinels (quorum 2) on loopback, watching `service`.
+
+    Each sentinel's config already names the replica and the other sentinels (with the run ids they are
+    given), so they can agree on a failover as soon as they run instead of after discovering each other.
+    `password` protects master and replica (the sentinels are told it); `sentinel_password` protects
+    the sentinels themselves.
+    """
+
+    directory: Path
+    service: str = SENTINEL_SERVICE
+    password: str | None = None
+    sentinel_password: str | None = None
+    master: RedisServerProcess = field(init=False)
+    replica: RedisServerProcess = field(init=False)
+    sentinels: list[RedisServerProcess] = field(default_factory=list, init=False)
+
+    @property
+    def url(self) -> str:
+        """`redis+sentinel://[:password@]<s1>,<s2>,<s3>/<service>/0[?sentinel_password=…]`."""
+        credentials = f":{self.password}@" if self.password else ""
+        hosts = ",".join(sentinel.address for sentinel in self.sentinels)
+        query = f"?sentinel_password={self.sentinel_password}" if self.sentinel_password else ""
+        return f"redis+sentinel://{credentials}{hosts}/{self.service}/0{query}"
+
+    @property
+    def servers(self) -> list[RedisServerProcess]:
+        """Master and replica, in their original roles (a failover swaps them)."""
+        return [self.master, self.replica]
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start all five processes; return once the sentinels agree on master, replica and each other."""
+        _which_or_raise("redis-server")
+        deadline = time.monotonic() + timeout_s
+        master_port, replica_port, *sentinel_ports = distinct_free_ports(5)
+        # The master must not wait (5 s by default) for more replicas before a diskless sync starts.
+        no_sync_delay = ("--repl-diskless-sync-delay", "0")
+        self.master = RedisServerProcess(
+            port=master_port, password=self.password, arguments=no_sync_delay
+        )
+        self.replica = RedisServerProcess(
+            port=replica_port,
+            password=self.password,
+            arguments=(*no_sync_delay, "--replicaof", "127.0.0.1", str(master_port)),
+        )
+        ids = [secrets.token_hex(20) for _ in sentinel_ports]
+        for port, run_id in zip(sentinel_ports, ids, strict=True):
+            config = self.directory / f"sentinel-{port}.conf"
+            peers = [(p, i) for p, i in zip(sentinel_ports, ids, strict=True) if p != port]
+            config.write_text(self._sentinel_config(run_id, peers))
+            self.sentinels.append(
+                RedisServerProcess(
+                    port=port,
+                    password=self.sentinel_password,
+                    sentinel=True,
+                    config_file=config,
+                    arguments=("--dir", str(self.directory)),
+                )
+            )
+        try:
+            for process in [self.master, self.replica, *self.sentinels]:
+                process.launch()
+            for process in [self.master, self.replica, *self.sentinels]:
+                process.wait_until_ready(_remaining(deadline))
+            self.wait_until_ready(_remaining(deadline))
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_until_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Return once every sentinel sees the current master up, with a live replica and both peers."""
+        deadline = time.monotonic() + timeout_s
+        while not all(self._sentinel_is_ready(sentinel) for sentinel in self.sentinels):
+            if time.monotonic() > deadline:
+                raise RedisNotAvailable(
+                    f"the sentinels did not agree on {self.service} within {timeout_s} s"
+                )
+            time.sleep(0.05)
+
+    def master_port(self) -> int:
+        """The port of the master the sentinels currently name."""
+        for sentinel in self.sentinels:
+            if not sentinel.running:
+                continue
+            client = self._sentinel_client(sentinel)
+            try:
+                address = client.execute_command(
+                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service
+                )
+            except (redis.RedisError, OSError):
+                continue
+            finally:
+                client.close()
+            if address:
+                return int(address[1])
+        raise RedisNotAvailable(f"no sentinel names a master for {self.service}")
+
+    def server_on(self, port: int) -> RedisServerProcess:
+        """The master or replica process listening on `port`."""
+        return next(server for server in self.servers if server.port == port)
+
+    def stop(self) -> None:
+        """Stop the sentinels first (so they start no failover), then replica and master."""
+        for process in [*self.sentinels, self.replica, self.master]:
+            process.stop()
+
+    def _sentinel_config(self, run_id: str, peers: list[tuple[int, str]]) -> str:
+        service = self.service
+        lines = [
+            f"sentinel myid {run_id}",
+            f"sentinel monitor {service} 127.0.0.1 {self.master.port} 2",
+            f"sentinel down-after-milliseconds {service} {SENTINEL_DOWN_AFTER_MS}",
+            f"sentinel failover-timeout {service} {SENTINEL_FAILOVER_TIMEOUT_MS}",
+            f"sentinel known-replica {service} 127.0.0.1 {self.replica.port}",
+            *(f"sentinel known-sentinel {service} 127.0.0.1 {p} {i}" for p, i in peers),
+        ]
+        if self.password:
+            lines.append(f"sentinel auth-pass {service} {self.password}")
+        if self.sentinel_password:
+            lines.append(f"sentinel sentinel-pass {self.sentinel_password}")
+        return "\n".join(lines) + "\n"
+
+    def _sentinel_client(self, sentinel: RedisServerProcess) -> redis.Redis:
+        return _client(sentinel)
+
+    def _sentinel_is_ready(self, sentinel: RedisServerProcess) -> bool:
+        client = self._sentinel_client(sentinel)
+        try:
+            master = client.execute_command("SENTINEL", "MASTER", self.service)
+            replicas = client.execute_command("SENTINEL", "REPLICAS", self.service)
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+        master_state = _pairs(master)
+        return (
+            master_state.get("flags") == "master"
+            and master_state.get("num-other-sentinels") == str(len(self.sentinels) - 1)
+            and any(
+                _pairs(replica).get("flags") == "slave"
+                and _pairs(replica).get("master-link-status") == "ok"
+                for replica in replicas
+            )
+        )
+
+
+def _pairs(reply: list[str] | dict[str, str]) -> dict[str, str]:
+    """A SENTINEL MASTER/REPLICAS entry ([field, value, field, value, …] in RESP2) as a dict."""
+    if isinstance(reply, dict):
+        return reply
+    return dict(zip(reply[::2], reply[1::2], strict=True))
 
 
 class StartRedisServer(Protocol):

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway import __version__
+from gateway.errors import ERROR_CATALOGUE
 from gateway.providers.registry import Provider
 
 _PROBLEM = {
@@ -134,6 +135,10 @@ def openapi_document(providers: Iterable[Provider]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Auth aggregation gateway", "version": __version__},
+        "x-error-catalogue": [
+            {"code": e.code, "status": e.status, "retryable": e.retryable, "when": e.when}
+            for e in ERROR_CATALOGUE
+        ],
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -152,6 +152,8 @@ class BindCheckInputs(Inputs):
     iot_id: Annotated[str, Field(max_length=128), Printable] | None = None
     server_event_request_id: Annotated[str, Field(max_length=128), Printable] | None = None
     params: dict[str, Any] | None = None
+    # Not sent to the vendor: how long the gateway may poll until bound (capped by bind_wait_max_s).
+    wait_s: Annotated[float, Field(gt=0, le=120)] | None = None
 
 
 def bind_check_params(inputs: BindCheckInputs, ctx: SendContext) -> dict[str, str]:

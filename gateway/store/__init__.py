@@ -36,6 +36,11 @@ class CredentialStore(Protocol):
     async def release_lock(self, key: str, owner: str) -> bool:
         """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
 
+    async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
+        """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait before retrying.
+
+        One slot per `interval_s` on average, up to `burst` at once; atomic across all clients."""
+
     async def publish(self, channel: str, message: str) -> None:
         """Send `message` to every current subscriber of `channel` (all replicas)."""
 

@@ -75,6 +75,7 @@ class MemoryStore:
         self._max_pending_messages = max_pending_messages
         self._clock = clock
         self._subscribers: dict[str, set[_Inbox]] = {}
+        self._rate_buckets: dict[str, float] = {}  # key -> theoretical arrival time (GCRA)
         # Insertion order is write order (writes re-insert), so the first key is the oldest write.
         self._entries: dict[str, _Entry] = {}
         # (expires_at, key) for every write; stale pairs (key rewritten or deleted) are skipped when
@@ -120,6 +121,16 @@ class MemoryStore:
             return False
         del self._entries[key]
         return True
+
+    async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
+        """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait."""
+        now = self._clock()
+        tat = max(self._rate_buckets.get(key, 0.0), now)
+        allow_at = tat + interval_s - burst * interval_s
+        if allow_at > now:
+            return allow_at - now
+        self._rate_buckets[key] = tat + interval_s
+        return 0.0
 
     async def publish(self, channel: str, message: str) -> None:
         """Send `message` to every current subscriber of `channel` in this process."""

@@ -1,5 +1,8 @@
 """Redis credential store over `redis.asyncio` (standalone server; `redis://`, `rediss://`, `unix://`).
 
+`RedisStore` holds everything the backends share; `SentinelStore` (gateway.store.sentinel) and
+`ClusterStore` (gateway.store.cluster) differ only in how they connect and where a subscription goes.
+
 A lock is a plain key whose value is its owner: acquiring is `SET key owner NX PX lease`; renewing and
 releasing compare the owner first, inside one Lua script, so a holder whose lease already expired can never
 extend or delete the lock somebody else has taken since.
@@ -17,16 +20,18 @@ because some server replies echo the command's arguments.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
+from urllib.parse import parse_qsl, unquote
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store import StoreUnavailable
@@ -51,6 +56,23 @@ end
 return 0
 """
 
+# KEYS[1] = bucket key, ARGV[1] = interval in ms, ARGV[2] = burst. GCRA on the server's own clock
+# (TIME), so replicas with skewed clocks share one bucket fairly. Returns "0" when a slot was taken,
+# else the milliseconds to wait, as a string so the fraction survives the reply conversion.
+TAKE_RATE_SLOT_LUA: Final = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local allow_at = tat + interval - burst * interval
+if allow_at > now then return tostring(allow_at - now) end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+return '0'
+"""
+
 # Errors that describe the connection, never the command's arguments, so their text is safe to repeat.
 _TRANSPORT_ERRORS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -58,18 +80,28 @@ _TRANSPORT_ERRORS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 class RedisStore:
     """`CredentialStore` over a `redis.asyncio.Redis` client, which it owns and closes.
 
-    The client must return bytes (`decode_responses=False`): values are opaque bytes, not text.
+    The client must return bytes (`decode_responses=False`): values are opaque bytes, not text. A
+    Sentinel-managed client (`Sentinel.master_for`) works too; `SentinelStore` builds one from a URL.
     """
 
     def __init__(
         self, client: Redis, *, pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S
     ) -> None:
-        connection_kwargs = client.connection_pool.connection_kwargs
+        self._setup(client, client.connection_pool.connection_kwargs, pubsub_heartbeat_s)
+
+    def _setup(
+        self,
+        client: Redis | RedisCluster,
+        connection_kwargs: Mapping[str, Any],
+        pubsub_heartbeat_s: float,
+    ) -> None:
+        """What every constructor does: check the client, keep it, and register the scripts."""
         if connection_kwargs.get("decode_responses"):
             raise ValueError(
-                "RedisStore needs a client that returns bytes (decode_responses=False)"
+                f"{type(self).__name__} needs a client that returns bytes (decode_responses=False)"
             )
-        self._client = client
+        # A RedisCluster only in ClusterStore, which routes each command (scripts included) by its key.
+        self._client: Redis | RedisCluster = client
         self._pubsub_heartbeat_s = pubsub_heartbeat_s
         # How long to wait for the SUBSCRIBE confirmation: the client's own reply timeout if it has one.
         self._reply_timeout_s: float = (
@@ -79,6 +111,7 @@ class RedisStore:
         # which also covers a server that restarted and lost its script cache.
         self._renew_lock = client.register_script(RENEW_LOCK_LUA)
         self._release_lock = client.register_script(RELEASE_LOCK_LUA)
+        self._take_rate_slot = client.register_script(TAKE_RATE_SLOT_LUA)
 
     @classmethod
     def from_url(
@@ -95,13 +128,13 @@ class RedisStore:
 
         No connection is made here; the first command connects.
         """
-        options = _client_options(socket_timeout_s)
-        options.update(_tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile))
+        options = client_options(socket_timeout_s)
+        options.update(tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile))
         return cls(Redis.from_url(url, **options), pubsub_heartbeat_s=pubsub_heartbeat_s)
 
     async def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
-        with _unavailable_on_error("GET"):
+        with unavailable_on_error("GET"):
             value = await self._client.get(key)
         # redis-py types replies as bytes | str; the constructor refused a decoding client, so bytes.
         return cast("bytes | None", value)
@@ -109,38 +142,44 @@ class RedisStore:
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Store `value` for `ttl_s` seconds (> 0, millisecond precision)."""
         ttl_ms = ttl_to_milliseconds(ttl_s)
-        with _unavailable_on_error("SET"):
+        with unavailable_on_error("SET"):
             await self._client.set(key, value, px=ttl_ms)
 
     async def delete(self, key: str) -> bool:
         """Forget `key`; True when something was removed."""
-        with _unavailable_on_error("DEL"):
+        with unavailable_on_error("DEL"):
             removed: int = await self._client.delete(key)
         return removed > 0
 
     async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Take the lock `key` for `owner` if nobody holds it; True when taken."""
         lease_ms = ttl_to_milliseconds(lease_s)
-        with _unavailable_on_error("SET NX (acquire lock)"):
+        with unavailable_on_error("SET NX (acquire lock)"):
             taken = await self._client.set(key, owner, nx=True, px=lease_ms)
         return taken is True  # None when the key already exists
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""
         lease_ms = ttl_to_milliseconds(lease_s)
-        with _unavailable_on_error("EVALSHA (renew lock)"):
+        with unavailable_on_error("EVALSHA (renew lock)"):
             renewed: int = await self._renew_lock(keys=[key], args=[owner, lease_ms])
         return renewed == 1
 
     async def release_lock(self, key: str, owner: str) -> bool:
         """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
-        with _unavailable_on_error("EVALSHA (release lock)"):
+        with unavailable_on_error("EVALSHA (release lock)"):
             released: int = await self._release_lock(keys=[key], args=[owner])
         return released == 1
 
+    async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
+        """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait."""
+        with unavailable_on_error("EVALSHA (rate slot)"):
+            wait_ms = await self._take_rate_slot(keys=[key], args=[interval_s * 1000, burst])
+        return float(wait_ms) / 1000
+
     async def publish(self, channel: str, message: str) -> None:
         """Send `message` to every current subscriber of `channel`, on any replica."""
-        with _unavailable_on_error("PUBLISH"):
+        with unavailable_on_error("PUBLISH"):
             await self._client.publish(channel, message)
 
     async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
@@ -148,29 +187,33 @@ class RedisStore:
 
         Raises StoreUnavailable when the connection fails or the server stops answering PINGs.
         """
-        pubsub = self._client.pubsub()
-        try:
+        async with self._open_pubsub() as pubsub:
             await self._start_subscription(pubsub, channel)
             yield None
             while True:
                 yield await self._next_message(pubsub)
-        finally:
-            # Closing a connection that already broke can fail again; the subscription is over anyway.
-            with suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
 
     async def ping(self) -> None:
         """Return when the server answers; raise StoreUnavailable otherwise."""
-        with _unavailable_on_error("PING"):
+        with unavailable_on_error("PING"):
             await self._client.ping()
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
-        with _unavailable_on_error("close"):
+        with unavailable_on_error("close"):
             await self._client.aclose()
 
+    @asynccontextmanager
+    async def _open_pubsub(self) -> AsyncIterator[PubSub]:
+        """A pub/sub connection for one subscription (the pool's server), closed afterwards."""
+        pubsub = self._client.pubsub()
+        try:
+            yield pubsub
+        finally:
+            await close_quietly(pubsub)
+
     async def _start_subscription(self, pubsub: PubSub, channel: str) -> None:
-        with _unavailable_on_error("SUBSCRIBE"):
+        with unavailable_on_error("SUBSCRIBE"):
             await pubsub.subscribe(channel)
             confirmation = await pubsub.get_message(timeout=self._reply_timeout_s)
         if confirmation is None or confirmation["type"] != "subscribe":
@@ -180,14 +223,14 @@ class RedisStore:
         """The next published message, PINGing while idle; StoreUnavailable when the server is gone."""
         awaiting_pong = False
         while True:
-            with _unavailable_on_error("pub/sub read"):
+            with unavailable_on_error("pub/sub read"):
                 reply = await pubsub.get_message(timeout=self._pubsub_heartbeat_s)
             if reply is None:
                 if awaiting_pong:
                     raise StoreUnavailable(
                         f"redis pub/sub failed: no answer to PING within {self._pubsub_heartbeat_s} s"
                     )
-                with _unavailable_on_error("pub/sub PING"):
+                with unavailable_on_error("pub/sub PING"):
                     await pubsub.ping()
                 awaiting_pong = True
                 continue
@@ -198,7 +241,14 @@ class RedisStore:
                 return data.decode("utf-8", errors="replace")
 
 
-def _client_options(socket_timeout_s: float) -> dict[str, Any]:
+async def close_quietly(closable: PubSub | Redis) -> None:
+    """Close a pub/sub or client whose connection may already have broken; it is over either way."""
+    with suppress(RedisError, OSError):
+        await closable.aclose()
+
+
+def client_options(socket_timeout_s: float) -> dict[str, Any]:
+    """Connection options every backend uses: timeouts on every socket operation, no retries."""
     return {
         "socket_timeout": socket_timeout_s,
         "socket_connect_timeout": socket_timeout_s,
@@ -209,9 +259,10 @@ def _client_options(socket_timeout_s: float) -> dict[str, Any]:
     }
 
 
-def _tls_options(
+def tls_options(
     url: str, ssl_ca_certs: str | None, ssl_certfile: str | None, ssl_keyfile: str | None
 ) -> dict[str, Any]:
+    """The TLS files given, as redis-py options; ValueError when the URL's scheme is not a TLS one."""
     given = {
         name: value
         for name, value in (
@@ -222,19 +273,115 @@ def _tls_options(
         if value is not None
     }
     # Plain connections reject ssl_* keywords with a TypeError at first use; say it up front instead.
-    if given and not url.lower().startswith("rediss://"):
-        raise ValueError(f"TLS options ({', '.join(sorted(given))}) need a rediss:// URL")
+    scheme = url.partition("://")[0].lower()
+    if given and not scheme.startswith("rediss"):
+        raise ValueError(
+            f"TLS options ({', '.join(sorted(given))}) need a rediss:// URL "
+            "(or rediss+sentinel://, rediss+cluster://)"
+        )
     return given
 
 
+@dataclass(frozen=True)
+class MultiHostUrl:
+    """The parts of a `redis+sentinel://` or `redis+cluster://` URL (see `parse_multi_host_url`)."""
+
+    scheme: str
+    tls: bool
+    hosts: tuple[tuple[str, int], ...]
+    path: tuple[str, ...]
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    query: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def parse_multi_host_url(
+    url: str, *, default_port: int, query_names: frozenset[str] = frozenset()
+) -> MultiHostUrl:
+    """Split `<scheme>://[[user]:password@]host[:port][,host[:port]…][/path…][?name=value&…]`.
+
+    Percent-escapes in the user, password and query values are decoded. `query_names` are the query
+    parameters allowed. ValueError for anything malformed, naming the problem and the scheme but never
+    quoting the URL: it may carry a password, and a password with an unescaped `/`, `?` or `#` ends up
+    where a host or path was expected.
+    """
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator:
+        raise ValueError("store URL has no scheme")
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"bad {scheme}:// store URL: {problem}")
+
+    rest, _, query_text = rest.partition("#")[0].partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    hosts = tuple(
+        _parse_address(entry, number, default_port, bad)
+        for number, entry in enumerate(hostlist.split(","), start=1)
+    )
+    try:
+        pairs = parse_qsl(query_text, keep_blank_values=True, strict_parsing=bool(query_text))
+    except ValueError:
+        raise bad("its query string is malformed") from None
+    query = dict(pairs)
+    if len(query) != len(pairs):
+        raise bad("a query parameter is given twice")
+    if unknown := set(query) - query_names:
+        allowed = ", ".join(sorted(query_names)) or "none"
+        raise bad(f"{len(unknown)} unsupported query parameter(s); allowed: {allowed}")
+    return MultiHostUrl(
+        scheme=scheme,
+        tls=scheme.startswith("rediss"),
+        hosts=hosts,
+        path=tuple(segment for segment in path.split("/") if segment),
+        username=username,
+        password=password,
+        query=query,
+    )
+
+
+def _parse_address(
+    entry: str, number: int, default_port: int, bad: Callable[[str], ValueError]
+) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]` or `[v6]:port`; `number` says which entry, for the error."""
+    where = f"address #{number}"
+    if not entry:
+        raise bad(f"{where} is empty (give host:port[,host:port…])")
+    if entry.startswith("["):
+        host, bracket, port_text = entry[1:].partition("]")
+        if not bracket or (port_text and not port_text.startswith(":")):
+            raise bad(f"{where} has an unclosed or misplaced IPv6 bracket")
+        port_text = port_text[1:]
+        has_port = bool(port_text) or entry.endswith(":")
+    else:
+        host, has_colon, port_text = entry.rpartition(":")
+        has_port = bool(has_colon)
+        if not has_colon:
+            host, port_text = entry, ""
+    if not host:
+        raise bad(f"{where} has no host name")
+    if not has_port:
+        return host, default_port
+    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise bad(f"{where} has a bad port (must be a number from 1 to 65535)")
+    return host, int(port_text)
+
+
 @contextmanager
-def _unavailable_on_error(operation: str) -> Iterator[None]:
+def unavailable_on_error(operation: str) -> Iterator[None]:
     """Turn redis-py failures into StoreUnavailable, and give back a cancellation redis-py swallowed."""
     task = asyncio.current_task()
     cancels_before = task.cancelling() if task is not None else 0
     try:
         yield
-    except (RedisError, OSError) as error:
+    # RedisClusterException (no node reachable, slot not covered, …) is not a RedisError.
+    except (RedisError, RedisClusterException, OSError) as error:
         _raise_if_cancellation_was_swallowed(task, cancels_before)
         raise StoreUnavailable(f"redis {operation} failed: {_describe(error)}") from None
     _raise_if_cancellation_was_swallowed(task, cancels_before)
@@ -254,5 +401,9 @@ def _raise_if_cancellation_was_swallowed(
 def _describe(error: BaseException) -> str:
     if isinstance(error, _TRANSPORT_ERRORS):
         return f"{type(error).__name__}: {error}"
+    # The cluster client's own errors may quote the command ("… Command: (…)"), but when it could reach
+    # no node at all, the transport error behind that is worth naming.
+    if isinstance(error, RedisClusterException) and isinstance(error.__cause__, _TRANSPORT_ERRORS):
+        return f"{type(error).__name__}: no node reachable ({_describe(error.__cause__)})"
     # Server replies (e.g. "unknown command … with args beginning with: …") may quote the value.
     return type(error).__name__

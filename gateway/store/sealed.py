@@ -48,6 +48,9 @@ class SealedStore:
     async def release_lock(self, key: str, owner: str) -> bool:
         return await self._inner.release_lock(key, owner)
 
+    async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
+        return await self._inner.take_rate_slot(key, interval_s, burst)
+
     async def publish(self, channel: str, message: str) -> None:
         await self._inner.publish(channel, message)
 

@@ -249,7 +249,7 @@ async def test_tencent_error_is_classified(
         (CannedResponse(status=200, body=b""), "vendor_bad_response"),
         (CannedResponse(status=200, body=b'{"ailab_aicloud'), "vendor_bad_response"),
         (
-            CannedResponse(status=500, body=b"Internal Server Error", content_type="text/plain"),
+            CannedResponse(status=404, body=b"Not Found", content_type="text/plain"),
             "vendor_http_error",
         ),
     ],
@@ -257,7 +257,7 @@ async def test_tencent_error_is_classified(
 async def test_unreadable_vendor_answers_are_502(
     gateway: TestClient, keys: Keys, vendors: Vendors, canned: CannedResponse, code: str
 ) -> None:
-    """HTML, empty, truncated bodies and HTTP 500 become a 502 problem, never a crash."""
+    """HTML, empty, truncated bodies and an HTTP 404 become a 502 problem, never a crash (not retried)."""
     vendors.state.enqueue(APIS[BIND], canned)
     response = await gateway.post(f"/auth/{BIND}", json=INPUTS[BIND], headers=auth(keys.full))
     assert (await problem(response, 502))["code"] == code
@@ -290,7 +290,9 @@ async def test_vendor_timeout_is_504(
 ) -> None:
     """A vendor slower than the provider's timeout_s gives 504 vendor_timeout, retryable."""
     vendors.state.latency_s = 2.0
-    gateway = await start_gateway(**{WECHAT: {"timeout_s": 0.3}})
+    gateway = await start_gateway(
+        **{WECHAT: {"timeout_s": 0.3, "deadline_s": 0.5, "retry": {"max_attempts": 1}}}
+    )
     started = time.monotonic()
     response = await gateway.post(f"/auth/{WECHAT}", json=INPUTS[WECHAT], headers=auth(keys.full))
     document = await problem(response, 504)
@@ -308,7 +310,7 @@ async def test_vendor_unreachable_is_502(start_gateway: StartGateway, keys: Keys
 
 async def test_failures_are_not_cached(gateway: TestClient, keys: Keys, vendors: Vendors) -> None:
     """After a vendor failure the next call goes to the vendor again and succeeds."""
-    vendors.state.enqueue(APIS[WECHAT], CannedResponse(status=503, body=b"busy"))
+    vendors.state.enqueue(APIS[WECHAT], CannedResponse(status=200, body=b"<html>busy</html>"))
     first = await gateway.post(f"/auth/{WECHAT}", json=INPUTS[WECHAT], headers=auth(keys.full))
     assert first.status == 502
     second = await gateway.post(f"/auth/{WECHAT}", json=INPUTS[WECHAT], headers=auth(keys.full))

@@ -1,0 +1,251 @@
+"""The one outbound HTTP client and the policies around each vendor call.
+
+One login, in order: a shared quota ban (TOP code 7 and kin) answers 429 at once; the provider's circuit
+breaker answers 503 while open; the outbound limits wait for a slot (429 past the deadline); then up to
+`retry.max_attempts` attempts, each signed anew (fresh timestamp, nonce and request id), each bounded by
+`timeout_s` and by what is left of the request's deadline, with full-jitter exponential backoff between
+them — for transient classes only (network errors, HTTP 5xx, TOP isp.* and code 10, Tencent
+InternalError, the bind check's internal error). Caller, credential, configuration and quota errors are
+never retried. Every failure leaves as a `GatewayError`; the string-to-sign is logged at debug level, the
+secret and signature never.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import orjson
+import structlog
+
+from gateway.errors import (
+    GatewayError,
+    TransportError,
+    VendorQuotaExceeded,
+    VendorTimeout,
+    VendorUnavailable,
+    VendorUnreachable,
+)
+from gateway.metrics import Metrics
+from gateway.providers.base import Credential, Inputs, SendContext, VendorRequest, VendorResponse
+from gateway.providers.registry import Provider
+from gateway.store import CredentialStore, StoreUnavailable
+from gateway.upstream.breaker import Breaker
+from gateway.upstream.limits import OutboundLimiter
+
+log = structlog.get_logger("gateway.upstream")
+
+MAX_RESPONSE_BYTES = 1024 * 1024  # a login answer is a few hundred bytes; refuse to buffer a flood
+CLOCK_OFFSET_NOISE_S = 2.0  # `Date` has one-second resolution and the answer took time to arrive
+
+
+def new_send_context(now: float) -> SendContext:
+    """A fresh nonce (1..2^31-1) and request id for every send, retries included."""
+    return SendContext(
+        now=now, nonce=secrets.randbelow(2**31 - 1) + 1, request_id=str(uuid.uuid4())
+    )
+
+
+def vendor_clock(response: VendorResponse, now: float) -> float:
+    """The vendor's clock when it answered (its HTTP `Date`), or ours when it sent none or nonsense.
+
+    Absolute expiries are in the vendor's clock; reading them against the vendor's `now` and shifting
+    by the offset keeps a skewed vendor (or host) from making a token look longer-lived than it is.
+    """
+    header = response.headers.get("Date")
+    if not header:
+        return now
+    try:
+        parsed = parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return now
+    return parsed if abs(parsed - now) >= CLOCK_OFFSET_NOISE_S else now
+
+
+def in_local_clock(credential: Credential, *, offset_s: float) -> Credential:
+    if credential.expires_at is None or offset_s == 0:
+        return credential
+    return replace(credential, expires_at=credential.expires_at - offset_s)
+
+
+def is_retryable(error: GatewayError) -> bool:
+    """Transient classes only; a quota answer is never hot-retried (it becomes a shared ban)."""
+    return error.retryable and not isinstance(error, VendorQuotaExceeded)
+
+
+def counts_against_vendor(error: GatewayError) -> bool:
+    """What the breaker counts as the vendor failing (not a caller's input, not a quota answer)."""
+    return isinstance(error, TransportError | VendorUnavailable)
+
+
+class Upstream:
+    """Sends signed vendor requests over one shared `aiohttp.ClientSession`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        metrics: Metrics,
+        store: CredentialStore,
+        providers: dict[str, Provider],
+        *,
+        key_prefix: str = "gw",
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self._metrics = metrics
+        self._store = store
+        self._key_prefix = key_prefix
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
+        self._bans: dict[
+            str, float
+        ] = {}  # provider -> ban end, remembered even if the store is down
+        self.breakers = {
+            name: Breaker(p.settings.breaker, on_change=metrics.breaker_state.labels(name).set)
+            for name, p in providers.items()
+        }
+        self._limits = {
+            name: OutboundLimiter(
+                name,
+                p.settings.limits,
+                store,
+                key=f"{key_prefix}:v1:rate:{name}",
+                on_reject=metrics.outbound_rejections.labels(name).inc,
+            )
+            for name, p in providers.items()
+        }
+        for name in providers:
+            metrics.breaker_state.labels(name).set(0)
+            metrics.quota_ban_active.labels(name).set(0)
+
+    async def login(self, provider: Provider, inputs: Inputs, *, deadline: float) -> Credential:
+        """The vendor's credential for these inputs, within `deadline` (time.monotonic())."""
+        try:
+            await self._raise_if_banned(provider)
+            breaker = self.breakers[provider.name]
+            breaker.before_call(provider.name)
+            recorded = False
+            try:
+                async with self._limits[provider.name].slot(deadline):
+                    try:
+                        credential = await self._attempts(provider, inputs, deadline)
+                    except GatewayError as error:
+                        breaker.record(failed=counts_against_vendor(error))
+                        recorded = True
+                        if isinstance(error, VendorQuotaExceeded):
+                            await self._ban(provider, error)
+                        raise
+                    breaker.record(failed=False)
+                    recorded = True
+                    return credential
+            finally:
+                if not recorded:  # no vendor answer to judge by (limit full, cancelled)
+                    breaker.release_probe()
+        except GatewayError as error:
+            error.provider = error.provider or provider.name
+            raise
+
+    async def _attempts(self, provider: Provider, inputs: Inputs, deadline: float) -> Credential:
+        retry = provider.settings.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                return await self._attempt(provider, inputs, deadline)
+            except GatewayError as error:
+                delay = self._rng.uniform(
+                    0, min(retry.max_delay_s, retry.base_delay_s * 2 ** (attempt - 1))
+                )
+                last = attempt == retry.max_attempts
+                if last or not is_retryable(error) or time.monotonic() + delay >= deadline:
+                    raise
+                self._metrics.vendor_retries.labels(provider.name).inc()
+                log.info("vendor_retry", provider=provider.name, attempt=attempt, error=error.code)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _attempt(self, provider: Provider, inputs: Inputs, deadline: float) -> Credential:
+        """One signed send: a fresh timestamp, nonce and request id, bounded by the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise VendorTimeout("the request's deadline passed before the vendor answered")
+        request = provider.build_request(inputs, new_send_context(self._clock()))
+        log.debug("vendor_request", provider=provider.name, string_to_sign=request.string_to_sign)
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            timeout = min(provider.settings.timeout_s, remaining)
+            response = await self._send(request, timeout, provider.settings.connect_timeout_s)
+            now = self._clock()
+            vendor_now = vendor_clock(response, now)
+            credential = provider.read_response(response, vendor_now)
+            outcome = "ok"
+            return in_local_clock(credential, offset_s=vendor_now - now)
+        except GatewayError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            self._metrics.observe_vendor_call(provider.name, outcome, time.perf_counter() - started)
+
+    async def _send(
+        self, request: VendorRequest, timeout_s: float, connect_s: float
+    ) -> VendorResponse:
+        timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, connect_s))
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.content.read(MAX_RESPONSE_BYTES)
+                return VendorResponse(response.status, dict(response.headers), body)
+        except TimeoutError:
+            raise VendorTimeout(f"the vendor did not answer within {timeout_s:g} s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise VendorUnreachable(
+                f"the vendor could not be reached ({type(exc).__name__})"
+            ) from None
+
+    # --- quota bans, shared by every replica through the store -----------------------------------
+
+    def _ban_key(self, provider: Provider) -> str:
+        return f"{self._key_prefix}:v1:ban:{provider.name}"
+
+    async def _ban(self, provider: Provider, quota: VendorQuotaExceeded) -> None:
+        seconds = quota.retry_after_s or provider.settings.quota_ban_default_s
+        quota.retry_after_s = seconds
+        until = self._clock() + seconds
+        self._metrics.quota_ban_active.labels(provider.name).set(1)
+        log.warning("vendor_quota_ban", provider=provider.name, seconds=seconds)
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.set(self._ban_key(provider), orjson.dumps({"until": until}), seconds)
+        self._bans[provider.name] = until
+
+    async def _raise_if_banned(self, provider: Provider) -> None:
+        until = self._bans.get(provider.name, 0.0)
+        try:
+            raw = await self._store.get(self._ban_key(provider))
+            if raw is not None:
+                until = max(until, float(orjson.loads(raw)["until"]))
+        except (StoreUnavailable, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            pass  # the local memory of a ban still holds
+        remaining = until - self._clock()
+        if remaining <= 0:
+            self._metrics.quota_ban_active.labels(provider.name).set(0)
+            return
+        self._metrics.quota_ban_active.labels(provider.name).set(1)
+        raise VendorQuotaExceeded(
+            f"the vendor has this app key call-limited for {remaining:.0f} more s; not called",
+            provider=provider.name,
+            retry_after_s=max(1, round(remaining)),
+        )

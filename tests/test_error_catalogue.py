@@ -1,0 +1,59 @@
+"""The error catalogue is complete: every problem code the code can raise is listed, documented in the
+README and published in the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gateway.api.openapi import openapi_document
+from gateway.errors import ERROR_CATALOGUE, GatewayError
+
+ROOT = Path(__file__).parent.parent
+CATALOGUE = {e.code: e for e in ERROR_CATALOGUE}
+
+
+def raised_codes() -> set[str]:
+    """Codes from every error class's default and every explicit `code="…"` outside the sandbox."""
+    codes: set[str] = set()
+    stack: list[type[GatewayError]] = [GatewayError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        codes.add(cls.default_code)
+    for path in (ROOT / "gateway").rglob("*.py"):
+        if "sandbox" not in path.parts:
+            codes.update(re.findall(r'\bcode="([a-z_]+)"', path.read_text()))
+    # abstract bases whose default is never answered as such
+    return codes - {"bad_request", "vendor_configuration_error", "vendor_transport_error"}
+
+
+def test_every_raised_code_is_in_the_catalogue() -> None:
+    """No code can reach a caller without a catalogue entry."""
+    assert raised_codes() - set(CATALOGUE) == set()
+
+
+def test_catalogue_statuses_match_the_error_classes() -> None:
+    """Each class's default code has the class's status and retryability in the catalogue."""
+    stack: list[type[GatewayError]] = [GatewayError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        entry = CATALOGUE.get(cls.default_code)
+        # vendor_error is shared by two classes; vendor_http_error is retryable per answer (5xx only)
+        if entry is not None and cls.default_code not in ("vendor_error", "vendor_http_error"):
+            assert (entry.status, entry.retryable) == (cls.status, cls.default_retryable), cls
+
+
+def test_readme_documents_every_code_with_its_status() -> None:
+    """The README's error table has a row per code with the right status."""
+    readme = (ROOT / "README.md").read_text()
+    for entry in ERROR_CATALOGUE:
+        row = re.search(rf"^\| {entry.status} \| `{entry.code}`", readme, re.MULTILINE)
+        assert row, f"README lacks a row for {entry.status} {entry.code}"
+
+
+def test_openapi_publishes_the_catalogue() -> None:
+    """/openapi.json carries the catalogue as x-error-catalogue."""
+    published = openapi_document([])["x-error-catalogue"]
+    assert [e["code"] for e in published] == list(CATALOGUE)
