@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -12,11 +13,14 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 import orjson
+import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from gateway.api.keys import LIFECYCLE, METRICS
 from gateway.app import create_app
-from gateway.logging import configure_logging
+from gateway.logging import configure_logging, secret_values
 from gateway.providers.registry import bind_providers
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.upstream import new_send_context
@@ -30,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML config file (default: $GATEWAY_CONFIG)")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes sharing the port via SO_REUSEPORT (default 1)"
+    )
     serve.add_argument(
         "--dev", action="store_true", help="in-process vendor sandbox + memory store + a dev key"
     )
@@ -61,29 +68,61 @@ def _serve(args: argparse.Namespace) -> int:
     if args.dev:
         asyncio.run(_serve_dev(args.host or "127.0.0.1", args.port or 8080))
         return 0
-    settings = load_settings(args.config, host=args.host, port=args.port)
-    configure_logging(settings.log_level)
-    asyncio.run(_run_until_stopped(create_app(settings), settings.host, settings.port))
+    settings = load_settings(args.config, host=args.host, port=args.port, workers=args.workers)
+    configure_logging(settings.log_level, secrets=secret_values(settings))
+    if settings.workers > 1:
+        return _serve_workers(settings)
+    asyncio.run(_run_until_stopped(create_app(settings), settings))
     return 0
+
+
+def _serve_workers(settings: Settings) -> int:
+    """`--workers N`: N forked processes, each a whole gateway on the same port (SO_REUSEPORT lets the
+    kernel spread connections). The parent only forwards SIGTERM/SIGINT and reports the children's
+    exit. Each worker has its own in-process cache; they share Redis like any replicas."""
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # the child: no event loop exists yet, so forking here is safe
+            code = 0
+            try:
+                asyncio.run(_run_until_stopped(create_app(settings), settings))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 async def _serve_dev(host: str, port: int) -> None:
     from gateway.devmode import start_dev_environment  # the only non-test importer of the sandbox
 
-    configure_logging("info")
     env = await start_dev_environment(host, port)
+    configure_logging("info", secrets=secret_values(env.settings))
     try:
-        await _run_until_stopped(create_app(env.settings), host, port, banner=env.banner())
+        await _run_until_stopped(create_app(env.settings), env.settings, banner=env.banner())
     finally:
         await env.sandbox.cleanup()
 
 
 async def _run_until_stopped(
-    app: web.Application, host: str, port: int, *, banner: str | None = None
+    app: web.Application, settings: Settings, *, banner: str | None = None
 ) -> None:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    """Serve until SIGTERM/SIGINT, then drain: unready at once, keep serving for `drain_delay_s` (so
+    load balancers stop sending), then finish in-flight requests within `shutdown_timeout_s`."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout_s)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1).start()
+    metrics_runner = await _start_metrics_port(app, settings)
     if banner:
         print(banner, flush=True)
     stop = asyncio.Event()
@@ -92,8 +131,35 @@ async def _run_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        app[LIFECYCLE].draining = True
+        structlog.get_logger("gateway").info("draining", delay_s=settings.drain_delay_s)
+        await asyncio.sleep(settings.drain_delay_s)
     finally:
         await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
+
+
+async def _start_metrics_port(app: web.Application, settings: Settings) -> web.AppRunner | None:
+    """/metrics on its own port too, when configured (e.g. kept off the Service's port)."""
+    if settings.metrics_port is None:
+        return None
+    metrics_app = web.Application()
+    registry = app[METRICS].registry
+
+    async def metrics(_: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    metrics_app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(metrics_app, access_log=None)
+    await runner.setup()
+    # With --workers each process serves its own registry here: a scrape sees the worker that answered.
+    await web.TCPSite(
+        runner, settings.host, settings.metrics_port, reuse_port=settings.workers > 1
+    ).start()
+    return runner
 
 
 def _use_uvloop() -> None:

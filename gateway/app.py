@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.api.auth import CallerAuth
-from gateway.api.keys import CALLERS, MAX_BODY_BYTES, METRICS, SERVICE, STORE
+from gateway.api.keys import CALLERS, LIFECYCLE, MAX_BODY_BYTES, METRICS, SERVICE, STORE, Lifecycle
 from gateway.api.middlewares import request_context
 from gateway.api.routes import add_routes
 from gateway.encryption import parse_encryption_keys
@@ -42,6 +42,10 @@ def create_app(
     app[METRICS] = metrics
     app[CALLERS] = CallerAuth(settings.clients)
     app[MAX_BODY_BYTES] = settings.max_body_bytes
+    app[LIFECYCLE] = Lifecycle(
+        readiness_requires_store=settings.readiness_requires_store,
+        store_down_grace_s=settings.store_down_grace_s,
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         active_store = store if store is not None else open_configured_store(settings)

@@ -18,7 +18,7 @@ import hmac
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -63,6 +63,7 @@ class LoginResult:
     data: dict[str, Any] = field(default_factory=dict)
     upstream_request_id: str | None = None
     stale: bool = False
+    vendor_ms: float | None = field(default=None, compare=False)  # for the log line, not the body
 
     def as_json(self) -> dict[str, Any]:
         body = {
@@ -350,6 +351,7 @@ class AuthService:
     async def _call_vendor(
         self, provider: Provider, inputs: Inputs, key: str, deadline: float
     ) -> LoginResult:
+        started = time.perf_counter()
         try:
             credential = await self._upstream.login(provider, inputs, deadline=deadline)
         except VendorRejectedInput as rejected:
@@ -363,7 +365,8 @@ class AuthService:
             )
         if credential.cacheable and entry.is_fresh(now):
             await self._write(key, entry, now)
-        return _result(provider, entry, cached=False)
+        result = _result(provider, entry, cached=False)
+        return replace(result, vendor_ms=round((time.perf_counter() - started) * 1000, 3))
 
     async def _write(self, key: str, entry: CacheEntry, now: float) -> None:
         self.local.put(key, entry, now)

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     local_cache_max_age_s: Annotated[float, Field(gt=0)] = 300.0
     max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: Annotated[int, Field(ge=1, le=64)] = 1  # processes sharing the port (SO_REUSEPORT)
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # also serve /metrics here
+    drain_delay_s: Annotated[float, Field(ge=0, le=120)] = 2.0  # unready before closing, on SIGTERM
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # for in-flight requests
+    readiness_requires_store: bool = False  # see README "Health": off, a Redis outage is no outage
+    store_down_grace_s: Annotated[float, Field(ge=0)] = 30.0  # hysteresis when it is on
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     clients: dict[str, ClientSettings] = Field(default_factory=dict)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from gateway.api.auth import CallerAuth
@@ -9,7 +11,18 @@ from gateway.metrics import Metrics
 from gateway.service import AuthService
 from gateway.store.guarded import GuardedStore
 
+
+@dataclass
+class Lifecycle:
+    """What /readyz needs besides the store: draining on SIGTERM, and the readiness policy."""
+
+    readiness_requires_store: bool = False
+    store_down_grace_s: float = 30.0
+    draining: bool = False
+
+
 SERVICE = web.AppKey("service", AuthService)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 CALLERS = web.AppKey("callers", CallerAuth)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", GuardedStore)

@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.body import read_json_object
-from gateway.api.keys import CALLERS, MAX_BODY_BYTES, METRICS, SERVICE, STORE
+from gateway.api.keys import CALLERS, LIFECYCLE, MAX_BODY_BYTES, METRICS, SERVICE, STORE
 from gateway.api.openapi import openapi_document
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
@@ -39,6 +39,8 @@ async def post_auth(request: web.Request) -> web.Response:
     provider, inputs = await _authorized_inputs(request)
     fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
     result = await request.app[SERVICE].login(provider, inputs, fresh=fresh)
+    if result.vendor_ms is not None:
+        structlog.contextvars.bind_contextvars(vendor_ms=result.vendor_ms)
     return json_response(result.as_json())
 
 
@@ -67,21 +69,28 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready while configured and not draining. The store's state is reported, not fatal: without Redis
-    the gateway still answers (from the vendor, with in-process caching), and failing every replica's
-    readiness at once would turn a Redis outage into a gateway outage."""
+    """Ready while configured and not draining. By default the store's state is reported, not fatal:
+    without Redis the gateway still answers (from the vendor, with in-process caching), and failing
+    every replica's readiness at once would turn a Redis outage into a gateway outage. With
+    `readiness_requires_store`, a store down for longer than `store_down_grace_s` fails readiness (the
+    grace keeps one blip from flapping it)."""
     store = request.app[STORE]
     with contextlib.suppress(StoreUnavailable):
         await store.ping()  # a fresh reading; the guard records the result
-    service = request.app[SERVICE]
-    return json_response(
-        {
-            "status": "ready",
-            "store": "up" if store.up else "down",
-            "store_state_for_s": round(store.seconds_in_state(), 1),
-            "invalidation": "live" if service.invalidation.live else "down",
-        }
+    lifecycle = request.app[LIFECYCLE]
+    store_down_too_long = (
+        lifecycle.readiness_requires_store
+        and not store.up
+        and store.seconds_in_state() > lifecycle.store_down_grace_s
     )
+    status = "draining" if lifecycle.draining else "unready" if store_down_too_long else "ready"
+    body = {
+        "status": status,
+        "store": "up" if store.up else "down",
+        "store_state_for_s": round(store.seconds_in_state(), 1),
+        "invalidation": "live" if request.app[SERVICE].invalidation.live else "down",
+    }
+    return json_response(body, status=200 if status == "ready" else 503)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:

@@ -1,0 +1,220 @@
+"""Running it: SIGTERM drains (unready, in-flight finishes, exit 0), several workers share a port, a
+separate metrics port, readiness policy, and the canonical log line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import structlog
+import yaml
+
+from gateway.logging import RedactValues, configure_logging
+from tests.api.conftest import (
+    INPUTS,
+    WECHAT,
+    Keys,
+    StartGateway,
+    Vendors,
+    closed_port,
+    provider_config,
+    sha256_hex,
+)
+
+pytestmark = pytest.mark.redis
+
+
+def write_config(
+    tmp_path: Path, vendors: Vendors, keys: Keys, redis_url: str, key_prefix: str, **extra: Any
+) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "redis_url": redis_url,
+                "key_prefix": key_prefix.rstrip(":"),
+                "providers": {WECHAT: provider_config(vendors)[WECHAT]},
+                "clients": {"app": {"api_key_sha256": sha256_hex(keys.full), "providers": ["*"]}},
+                **extra,
+            }
+        )
+    )
+    return path
+
+
+def serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            *extra,
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200")
+
+
+async def test_sigterm_drains_then_exits_zero(
+    tmp_path: Path, vendors: Vendors, keys: Keys, redis_url: str, key_prefix: str
+) -> None:
+    """On SIGTERM /readyz turns 503 draining at once, a request in flight still gets its 200, and the
+    process exits 0."""
+    vendors.state.latency_s = 1.5
+    port = closed_port()
+    config = write_config(tmp_path, vendors, keys, redis_url, key_prefix, drain_delay_s=0.5)
+    process = serve(config, port, tmp_path / "gw.log")
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{port}"
+            await wait_ready(session, base + "/readyz")
+            in_flight = asyncio.ensure_future(
+                session.post(
+                    base + f"/auth/{WECHAT}",
+                    json=INPUTS[WECHAT],
+                    headers={"Authorization": f"Bearer {keys.full}"},
+                )
+            )
+            await asyncio.sleep(0.3)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.1)
+            async with session.get(base + "/readyz") as ready:
+                assert ready.status == 503
+                assert (await ready.json())["status"] == "draining"
+            response = await in_flight
+            assert response.status == 200
+            assert (await response.json())["token"] == vendors.state.issued_tokens[0]
+    finally:
+        code = process.wait(timeout=30)
+    assert code == 0, (tmp_path / "gw.log").read_text()
+
+
+async def test_two_workers_share_the_port_and_a_metrics_port(
+    tmp_path: Path, vendors: Vendors, keys: Keys, redis_url: str, key_prefix: str
+) -> None:
+    """--workers 2 serves from two processes on one port; /metrics also answers on metrics_port; both
+    exit 0 on SIGTERM."""
+    port, metrics_port = closed_port(), closed_port()
+    config = write_config(
+        tmp_path, vendors, keys, redis_url, key_prefix, drain_delay_s=0, metrics_port=metrics_port
+    )
+    process = serve(config, port, tmp_path / "gw.log", "--workers", "2")
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True)
+        ) as session:
+            base = f"http://127.0.0.1:{port}"
+            await wait_ready(session, base + "/healthz")
+            statuses = []
+            for i in range(40):
+                async with session.post(
+                    base + f"/auth/{WECHAT}",
+                    json={**INPUTS[WECHAT], "wx_open_id": f"w-{i % 4}"},
+                    headers={"Authorization": f"Bearer {keys.full}"},
+                ) as response:
+                    statuses.append(response.status)
+            assert statuses == [200] * 40
+            await wait_ready(session, f"http://127.0.0.1:{metrics_port}/metrics")
+            async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as metrics:
+                assert "gateway_build_info" in await metrics.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, (tmp_path / "gw.log").read_text()
+    assert vendors.calls(WECHAT) <= 8  # 4 identities, at most once per worker
+
+
+async def test_readiness_can_require_the_store_with_a_grace_period(
+    start_gateway: StartGateway, aiohttp_client: Any, vendors: Vendors, keys: Keys, key_prefix: str
+) -> None:
+    """With readiness_requires_store, a store that is down stays ready during the grace, then 503."""
+    from gateway.app import create_app
+    from tests.api.conftest import gateway_settings
+
+    settings = gateway_settings(
+        vendors, keys, f"redis://127.0.0.1:{closed_port()}/0", key_prefix
+    ).model_copy(update={"readiness_requires_store": True, "store_down_grace_s": 0.5})
+    gateway = await aiohttp_client(create_app(settings))
+    for _ in range(
+        3
+    ):  # three failed pings in a row before the store counts as down (a blip is not)
+        first = await gateway.get("/readyz")
+    assert (first.status, (await first.json())["store"]) == (200, "down")
+    await asyncio.sleep(0.7)
+    later = await gateway.get("/readyz")
+    assert (later.status, (await later.json())["status"]) == (503, "unready")
+
+
+async def test_canonical_log_line_has_the_request_story(
+    start_gateway: StartGateway, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One JSON line per request with request id, provider, kind, client, outcome, status, cache result,
+    vendor and total duration; nothing of the token or identity."""
+    configure_logging("info", json=True)
+    try:
+        gateway = await start_gateway()
+        capsys.readouterr()
+        response = await gateway.post(
+            f"/auth/{WECHAT}",
+            json=INPUTS[WECHAT],
+            headers={"Authorization": f"Bearer {keys.full}", "X-Request-ID": "trace-42"},
+        )
+        token = (await response.json())["token"]
+        lines = [
+            orjson.loads(line)
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{")
+        ]
+    finally:
+        structlog.reset_defaults()
+    [line] = [entry for entry in lines if entry.get("event") == "request"]
+    assert {
+        k: line[k]
+        for k in ("request_id", "provider", "kind", "client", "outcome", "status", "cache")
+    } == {
+        "request_id": "trace-42",
+        "provider": WECHAT,
+        "kind": "tencent-iot:AppGetTokenByWeiXin",
+        "client": "billing-app",
+        "outcome": "ok",
+        "status": 200,
+        "cache": "miss",
+    }
+    assert line["vendor_ms"] > 0 and line["duration_ms"] >= line["vendor_ms"]
+    text = orjson.dumps(lines).decode()
+    assert token not in text and INPUTS[WECHAT]["wx_open_id"] not in text
+
+
+def test_secret_values_are_redacted_anywhere_in_a_log_line() -> None:
+    """A configured secret inside any logged string is replaced; short strings are left alone."""
+    redact = RedactValues(["s3cr3t-value", "abc"])
+    event = redact(
+        None, "info", {"event": "boom", "error": "bad key s3cr3t-value!", "n": 3, "x": "abc"}
+    )
+    assert event == {"event": "boom", "error": "bad key [redacted]!", "n": 3, "x": "abc"}
