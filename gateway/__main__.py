@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sandbox_cli.add_arguments(sandbox)
 
+    check = commands.add_parser("check-config", help="validate a configuration file offline")
+    check.add_argument("file")
+
     sign = commands.add_parser("sign", help="print the exact signed vendor request (no secret)")
     sign.add_argument("provider")
     sign.add_argument("input", help="the provider's JSON input, as sent to POST /auth/<provider>")
@@ -57,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "sandbox":
             return sandbox_cli.run(args)
+        if args.command == "check-config":
+            from gateway.check_config import main as check_config
+
+            return check_config(args.file)
         return _sign(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -50,6 +50,7 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         active_store = store if store is not None else open_configured_store(settings)
         guarded = GuardedStore(active_store, on_change=lambda up: metrics.store_up.set(up))
+        metrics.store_up.set(1)  # the guard starts "up" and reports only changes
         session = http if http is not None else new_client_session()
         service = AuthService(
             providers,

@@ -153,3 +153,15 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float) ->
         if marker in line:
             return seen
     raise AssertionError(f"no {marker!r} in output:\n{seen}")
+
+
+def test_check_config_command(config: Path, tmp_path: Path) -> None:
+    """`check-config FILE` exits 0 for a valid file (no secret printed) and 2 naming the bad key."""
+    good = run_cli("check-config", str(config))
+    assert good.returncode == 0, good.stderr
+    assert SECRET not in good.stdout + good.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers:\n  x:\n    kind: nope\n")
+    result = run_cli("check-config", str(bad))
+    assert result.returncode == 2
+    assert "providers.x.kind" in result.stdout + result.stderr
