@@ -46,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sandbox_cli.add_arguments(sandbox)
 
+    hash_key = commands.add_parser(
+        "hash-key", help="print the api_key_sha256 for a caller key (read from stdin), or --new"
+    )
+    hash_key.add_argument("--new", action="store_true", help="generate a new key and print both")
+
     check = commands.add_parser("check-config", help="validate a configuration file offline")
     check.add_argument("file")
 
@@ -60,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "sandbox":
             return sandbox_cli.run(args)
+        if args.command == "hash-key":
+            return _hash_key(args.new)
         if args.command == "check-config":
             from gateway.check_config import main as check_config
 
@@ -174,6 +181,24 @@ def _use_uvloop() -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _hash_key(new: bool) -> int:
+    """The key comes from stdin (never argv, which other users can read in the process list)."""
+    from gateway.api.auth import key_id, new_api_key, sha256_hex
+
+    if new:
+        key = new_api_key()
+        print(
+            f"key:            {key}\nkey id (loggable): {key_id(key)}\napi_key_sha256: {sha256_hex(key)}"
+        )
+        return 0
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("give the key on standard input, or --new to make one", file=sys.stderr)
+        return 2
+    print(sha256_hex(key))
+    return 0
 
 
 def _sign(args: argparse.Namespace) -> int:

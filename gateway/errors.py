@@ -7,6 +7,7 @@
     │   ├── UnknownApiKey                401 invalid_api_key
     │   ├── ProviderForbidden            403 provider_forbidden
     │   ├── UnknownProvider              404 unknown_provider
+    │   ├── ClientRateLimited            429 client_rate_limited (Retry-After)
     │   ├── BodyTooLarge                 413 body_too_large
     │   └── UnsupportedMediaType         415 unsupported_media_type
     ├── CacheUnavailable                 503 cache_unavailable (retryable)
@@ -153,6 +154,15 @@ class OutboundLimited(GatewayError):
     default_retryable = True
 
 
+class ClientRateLimited(CallerError):
+    """This caller's own request rate (rate_limit_per_s) is exceeded."""
+
+    status = 429
+    default_code = "client_rate_limited"
+    title = "Too many requests from this client"
+    default_retryable = True
+
+
 class VendorError(GatewayError):
     """The vendor answered with a failure it names."""
 
@@ -272,6 +282,7 @@ ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
         True,
         "TOP 4-7 (call limited): the app key is banned for the advertised seconds, on every replica",
     ),
+    CatalogueEntry("client_rate_limited", 429, True, "this client's rate_limit_per_s is exceeded"),
     CatalogueEntry(
         "outbound_limited",
         429,

@@ -114,18 +114,35 @@ class ProviderSettings(BaseModel):
         return self.app_secret_file.read_text(encoding="utf-8").strip()
 
 
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class ClientSettings(BaseModel):
-    """One calling app: the sha256 of its API key and the providers it may use."""
+    """One calling app: the sha256 of its API key(s) and the providers it may use.
+
+    Several hashes may be listed at once, so a key is rotated without downtime: add the new key's hash,
+    move the app to the new key, then remove the old hash."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    api_key_sha256: Sha256Hex | Annotated[list[Sha256Hex], Field(min_length=1)]
     providers: Annotated[list[str], Field(min_length=1)]
+    rate_limit_per_s: Annotated[float, Field(gt=0)] | None = None  # per replica; 429 beyond it
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 20
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod
     def _lower_hex(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+        if isinstance(value, str):
+            return value.strip().lower()
+        if isinstance(value, list):
+            return [v.strip().lower() if isinstance(v, str) else v for v in value]
+        return value
+
+    def key_hashes(self) -> list[str]:
+        return (
+            [self.api_key_sha256] if isinstance(self.api_key_sha256, str) else self.api_key_sha256
+        )
 
     def may_use(self, provider: str) -> bool:
         return "*" in self.providers or provider in self.providers

@@ -1,20 +1,44 @@
-"""Caller authentication: `Authorization: Bearer <key>` checked against sha256 hashes from the config."""
+"""Caller authentication: `Authorization: Bearer <key>` checked against sha256 hashes from the config,
+plus each client's optional request rate."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gateway.errors import MissingApiKey, ProviderForbidden, UnknownApiKey
+from gateway.errors import ClientRateLimited, MissingApiKey, ProviderForbidden, UnknownApiKey
+from gateway.ratelimit import LocalBucket
 from gateway.settings import ClientSettings
 
+KEY_PREFIX = "agw"
 
-@dataclass(frozen=True, slots=True)
+
+def new_api_key() -> str:
+    """`agw_<id>_<secret>`: the `agw_<id>` part is not secret and may be logged (see key_id)."""
+    return f"{KEY_PREFIX}_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+
+
+def key_id(key: str) -> str:
+    """What a log may say about a key: its public prefix for generated keys, else a short fingerprint."""
+    parts = key.split("_")
+    if len(parts) == 3 and parts[0] == KEY_PREFIX and len(parts[1]) == 8:
+        return f"{parts[0]}_{parts[1]}"
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def sha256_hex(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass
 class Caller:
     name: str
     settings: ClientSettings
+    key_id: str
+    bucket: LocalBucket = field(repr=False)
 
     def require(self, provider: str) -> None:
         if not self.settings.may_use(provider):
@@ -22,25 +46,44 @@ class Caller:
                 f"the key of {self.name!r} may not use provider {provider!r}", provider=provider
             )
 
+    def take_rate_slot(self) -> None:
+        """429 when this client is over its own rate (per replica)."""
+        rate = self.settings.rate_limit_per_s
+        if rate is None:
+            return
+        wait = self.bucket.take(1.0 / rate, self.settings.rate_limit_burst)
+        if wait > 0:
+            raise ClientRateLimited(
+                f"client {self.name!r} is limited to {rate:g} requests/s",
+                retry_after_s=max(1, round(wait)),
+            )
+
 
 class CallerAuth:
     """Finds the client an API key belongs to, comparing every configured hash in constant time."""
 
     def __init__(self, clients: Mapping[str, ClientSettings]) -> None:
-        self._clients = [(name, bytes.fromhex(c.api_key_sha256), c) for name, c in clients.items()]
+        self._hashes = [
+            (name, bytes.fromhex(digest))
+            for name, c in clients.items()
+            for digest in c.key_hashes()
+        ]
+        self._clients = dict(clients)
+        self._buckets = {name: LocalBucket() for name in clients}
 
     def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
             raise MissingApiKey("send the API key as 'Authorization: Bearer <key>'")
         scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
             raise MissingApiKey("send the API key as 'Authorization: Bearer <key>'")
-        digest = hashlib.sha256(key.strip().encode("utf-8")).digest()
-        found: Caller | None = None
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        found: str | None = None
         # No early exit: every hash is compared, so timing says nothing about which clients exist.
-        for name, expected, settings in self._clients:
+        for name, expected in self._hashes:
             if hmac.compare_digest(digest, expected) and found is None:
-                found = Caller(name, settings)
+                found = name
         if found is None:
             raise UnknownApiKey("the API key is not known")
-        return found
+        return Caller(found, self._clients[found], key_id(key), self._buckets[found])

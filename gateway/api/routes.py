@@ -30,7 +30,10 @@ async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs]:
     service = request.app[SERVICE]
     provider = service.provider(request.match_info["provider"])
     caller.require(provider.name)
-    structlog.contextvars.bind_contextvars(client=caller.name, kind=provider.kind)
+    structlog.contextvars.bind_contextvars(
+        client=caller.name, key_id=caller.key_id, kind=provider.kind
+    )
+    caller.take_rate_slot()
     body = await read_json_object(request, request.app[MAX_BODY_BYTES])
     return provider, service.parse_inputs(provider, body)
 

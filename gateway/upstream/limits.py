@@ -14,26 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from gateway.errors import OutboundLimited
+from gateway.ratelimit import LocalBucket
 from gateway.settings import LimitSettings
 from gateway.store import CredentialStore, StoreUnavailable
-
-
-class LocalBucket:
-    """The same GCRA as the store's, in this process only."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._tat = 0.0  # theoretical arrival time of the next request
-
-    def take(self, interval_s: float, burst: int) -> float:
-        """0 when a slot was taken, else the seconds to wait before asking again."""
-        now = self._clock()
-        tat = max(self._tat, now)
-        allow_at = tat + interval_s - burst * interval_s
-        if allow_at > now:
-            return allow_at - now
-        self._tat = tat + interval_s
-        return 0.0
 
 
 class OutboundLimiter:
