@@ -89,8 +89,8 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
-            RedactValues(secrets or []),
             structlog.processors.format_exc_info,
+            RedactValues(secrets or []),  # after format_exc_info: exception text is redacted too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

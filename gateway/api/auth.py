@@ -23,7 +23,7 @@ def new_api_key() -> str:
 
 def key_id(key: str) -> str:
     """What a log may say about a key: its public prefix for generated keys, else a short fingerprint."""
-    parts = key.split("_")
+    parts = key.split("_", 2)  # the secret part may itself contain "_"
     if len(parts) == 3 and parts[0] == KEY_PREFIX and len(parts[1]) == 8:
         return f"{parts[0]}_{parts[1]}"
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]

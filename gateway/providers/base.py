@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from gateway.errors import VendorBadResponse
 from gateway.settings import ProviderSettings
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 controls
 
 
 def _printable(value: str) -> str:
@@ -28,12 +30,30 @@ def _printable(value: str) -> str:
 # Written after a field's own length limit (which matches the vendor's), e.g.
 # `Annotated[str, Field(max_length=32), Printable]`: printable and not blank.
 Printable = AfterValidator(_printable)
+# What `Printable` enforces, for the JSON Schema (OpenAPI) only: at least one non-space character and no
+# control characters. The validator above is what runs.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
+def _declare_printable(schema: dict[str, Any]) -> None:
+    """Every string input is Printable; say so in the published schema (pattern, minLength)."""
+    for prop in schema.get("properties", {}).values():
+        for variant in [prop, *prop.get("anyOf", [])]:
+            if variant.get("type") == "string":
+                variant.setdefault("minLength", 1)
+                variant["pattern"] = PRINTABLE_PATTERN
 
 
 class Inputs(BaseModel):
     """Base of every kind's input model: strict types, unknown fields rejected."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=_declare_printable,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +134,57 @@ def absolute_expiry(raw: Any, now: float) -> float:
         )
     except ValueError:
         value = None
-    if value is None or value != value or value <= 0:  # value != value: NaN
+    if value is None or not math.isfinite(value) or value <= 0:
         raise VendorBadResponse("the vendor's answer has no usable expiry")
     if value > 1e12:
-        return value / 1000.0
-    if value < 1e9:
-        return now + value
+        value = value / 1000.0
+    elif value < 1e9:
+        value = now + value
+    if value > now + MAX_EXPIRY_HORIZON_S:
+        raise VendorBadResponse("the vendor's answer has an expiry decades away")
     return value
+
+
+MAX_EXPIRY_HORIZON_S = 10 * 365 * 86400
+MAX_VENDOR_TEXT = 200  # vendor words quoted in a problem document are cut here
+
+
+def scalar_text(value: Any) -> str | None:
+    """A vendor value as short text for `upstream`/`detail`: strings and numbers only (a nested value
+    could be ~1000 levels deep, and str() of it overflows the stack), cut at MAX_VENDOR_TEXT."""
+    if isinstance(value, bool) or value is None:
+        return None if value is None else str(value).lower()
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**18 else "(a very large number)"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return value[:MAX_VENDOR_TEXT]
+    return "(a structured value)"
+
+
+def checked_json_object(value: dict[str, Any]) -> dict[str, Any]:
+    """A caller's JSON object bound for a vendor: at most 8 levels deep and 4 KiB compact, every key and
+    string printable, every integer within 64 bits."""
+    _check_json(value, depth=0)
+    if len(orjson.dumps(value)) > 4096:
+        raise ValueError("must be at most 4096 bytes as compact JSON")
+    return value
+
+
+def _check_json(value: Any, depth: int) -> None:
+    if depth > 8:
+        raise ValueError("must be at most 8 levels deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _CONTROL.search(key):
+                raise ValueError("keys must not contain control characters")
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+    elif isinstance(value, str):
+        if _CONTROL.search(value):
+            raise ValueError("strings must not contain control characters")
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ValueError("integers must fit in 64 bits")

@@ -18,6 +18,7 @@ from gateway.errors import (
     VendorUnknownError,
 )
 from gateway.providers.base import (
+    MAX_VENDOR_TEXT,
     Credential,
     Inputs,
     Printable,
@@ -26,6 +27,7 @@ from gateway.providers.base import (
     VendorResponse,
     absolute_expiry,
     require,
+    scalar_text,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
 from gateway.settings import ProviderSettings
@@ -107,10 +109,10 @@ def read_envelope(response: VendorResponse) -> Mapping[str, Any]:
         reply = official if isinstance(official, Mapping) else {}
         _raise_for_error(reply.get("Error"))
         code = body.get("code")
-        if code != 0:
+        if type(code) is not int or code != 0:  # False == 0 and 0.0 == 0 in Python: not success
             raise VendorUnknownError(
-                f"the vendor answered code {code}",
-                upstream=UpstreamDetail(code=str(code), message=_text(body.get("msg"))),
+                f"the vendor answered code {scalar_text(code)}",
+                upstream=UpstreamDetail(code=scalar_text(code), message=_text(body.get("msg"))),
             )
         return reply
     raise VendorBadResponse("the vendor's answer has neither a Response nor a data object")
@@ -151,7 +153,7 @@ def error_from_code(code: str, message: str | None) -> GatewayError:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return value[:MAX_VENDOR_TEXT] if isinstance(value, str) else None
 
 
 WECHAT_LOGIN = TencentOperation(

@@ -20,7 +20,14 @@ from gateway.errors import (
     VendorUnavailable,
     VendorUnknownError,
 )
-from gateway.providers.base import Credential, Inputs, SendContext, VendorRequest, VendorResponse
+from gateway.providers.base import (
+    MAX_VENDOR_TEXT,
+    Credential,
+    Inputs,
+    SendContext,
+    VendorRequest,
+    VendorResponse,
+)
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
 from gateway.settings import ProviderSettings
 from gateway.signing import top as top_signing
@@ -139,8 +146,9 @@ _TRANSIENT_SUB_CODES = frozenset(
 _QUOTA_CODES = frozenset({4, 5, 6, 7})
 _CALLER_CODES = frozenset({21, 22, 23, 32, 33, 34, 40, 41, 43, 47})
 _CREDENTIAL_CODES = frozenset({26, 27, 44})
-_BAN_SECONDS = re.compile(r"(\d+)\s*more\s*seconds", re.IGNORECASE)
+_BAN_SECONDS = re.compile(r"([0-9]{1,9})\s*more\s*seconds", re.IGNORECASE)
 DEFAULT_BAN_S = 60
+MAX_BAN_S = 86400  # a vendor message may not ban a provider for longer than a day
 
 
 def error_from_response(error: Mapping[str, Any]) -> GatewayError:
@@ -203,7 +211,7 @@ def _is_transient_sub_code(sub_code: str) -> bool:
 def ban_seconds(message: str | None) -> int:
     """Seconds of an app-key ban from "This ban will last for N more seconds", else a default."""
     found = _BAN_SECONDS.search(message or "")
-    return int(found.group(1)) if found else DEFAULT_BAN_S
+    return min(int(found.group(1)), MAX_BAN_S) if found else DEFAULT_BAN_S
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -211,13 +219,13 @@ def _int_or_none(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
         return int(value)
     return None
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value[:MAX_VENDOR_TEXT] if isinstance(value, str) and value else None
 
 
 def require_result(payload: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from gateway.errors import (
     UpstreamDetail,
@@ -21,7 +21,9 @@ from gateway.providers.base import (
     Printable,
     SendContext,
     absolute_expiry,
+    checked_json_object,
     require,
+    scalar_text,
 )
 from gateway.providers.top import TopOperation, compact_json, require_result
 
@@ -44,10 +46,10 @@ def mini_app_params(inputs: MiniAppAuthInputs, ctx: SendContext) -> dict[str, st
 def read_mini_app_result(payload: Mapping[str, Any], now: float) -> Credential:
     """Success when `result.code == 200`; `data.session_expire` is a string of (usually) Unix seconds."""
     result = require_result(payload)
-    code = result.get("code")
-    if code != 200 and str(code) != "200":
-        upstream = UpstreamDetail(code=str(code), message=_text_or_none(result.get("msg")))
-        if isinstance(code, int) and code >= 500:
+    code = scalar_text(result.get("code"))
+    if code != "200":
+        upstream = UpstreamDetail(code=code, message=scalar_text(result.get("msg")))
+        if code is not None and code.isdigit() and len(code) == 3 and code >= "500":
             raise VendorUnavailable(f"the vendor answered result code {code}", upstream=upstream)
         raise VendorRejectedInput(f"the vendor answered result code {code}", upstream=upstream)
     data = require(result, "data", Mapping, "result.")
@@ -90,15 +92,15 @@ def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
     if result.get("is_success") is not True:
         raise VendorRejectedInput(
             "the vendor answered is_success=false",
-            upstream=UpstreamDetail(message=_text_or_none(result.get("msg_info"))),
+            upstream=UpstreamDetail(message=scalar_text(result.get("msg_info"))),
         )
     auth_info = _decode_auth_info(result.get("auth_info"))
     if auth_info.get("success") is not True or auth_info.get("msgCode", "SUCCESS") != "SUCCESS":
         raise VendorRejectedInput(
-            f"the vendor's auth_info says {auth_info.get('msgCode')}",
+            f"the vendor's auth_info says {scalar_text(auth_info.get('msgCode'))}",
             upstream=UpstreamDetail(
-                code=_text_or_none(auth_info.get("msgCode")),
-                message=_text_or_none(auth_info.get("msgInfo")),
+                code=scalar_text(auth_info.get("msgCode")),
+                message=scalar_text(auth_info.get("msgInfo")),
             ),
         )
     model = require(auth_info, "model", Mapping, "auth_info.")
@@ -108,7 +110,7 @@ def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
         token=token,
         expires_at=None,  # the vendor returns no expiry: the service applies token_ttl_s
         data={
-            "user_id": _text_or_none(model.get("userId")),
+            "user_id": scalar_text(model.get("userId")),
             "is_new": model.get("isNew") is True,
             "is_temp_user": model.get("isTempUser") is True,
             "is_authenticated": model.get("isAuthenticated") is True,
@@ -151,7 +153,7 @@ class BindCheckInputs(Inputs):
     device_name: Annotated[str, Field(max_length=128), Printable] | None = None
     iot_id: Annotated[str, Field(max_length=128), Printable] | None = None
     server_event_request_id: Annotated[str, Field(max_length=128), Printable] | None = None
-    params: dict[str, Any] | None = None
+    params: Annotated[dict[str, Any], AfterValidator(checked_json_object)] | None = None
     # Not sent to the vendor: how long the gateway may poll until bound (capped by bind_wait_max_s).
     wait_s: Annotated[float, Field(gt=0, le=120)] | None = None
 
@@ -180,10 +182,10 @@ def read_bind_check_result(payload: Mapping[str, Any], now: float) -> Credential
         return Credential(token=None, expires_at=None, data={"bound": bound}, cacheable=bound)
     if result is False:
         upstream = UpstreamDetail(
-            code=None if payload.get("ret_code") is None else str(payload.get("ret_code")),
-            message=_text_or_none(payload.get("message")),
+            code=scalar_text(payload.get("ret_code")),
+            message=scalar_text(payload.get("message")),
         )
-        if str(payload.get("ret_code")) == "331001":  # "系统内部未知错误": an internal error
+        if upstream.code == "331001":  # "系统内部未知错误": an internal error
             raise VendorUnavailable("the vendor reported an internal error", upstream=upstream)
         raise VendorUnknownError(f"the vendor answered ret_code {upstream.code}", upstream=upstream)
     raise VendorBadResponse("the vendor's answer has no boolean result")
@@ -196,9 +198,3 @@ BIND_CHECK = TopOperation(
     business_params=bind_check_params,
     read_result=read_bind_check_result,
 )
-
-
-def _text_or_none(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    return None if value is None else str(value)
