@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test lint pytest format clean
+.PHONY: venv run test lint pytest format clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -30,6 +30,12 @@ lint: venv
 
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make bench: hit path vs a bare aiohttp+Redis baseline, misses, cold burst, RSS soak, profiles (~4 min)
+## (uses wrk when installed — Debian package wrk — else a bundled load generator)
+bench: venv
+	$(BIN)/python -m pip install --quiet -e '.[test,fast,bench]'
+	$(BIN)/python -m tests.benchmarks.bench
 
 format: venv
 	$(BIN)/ruff format .
