@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -137,6 +138,10 @@ async def _run_until_stopped(
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1).start()
     metrics_runner = await _start_metrics_port(app, settings)
+    # Start-up objects (settings, models, routes, pools) never die: moving them out of the collector's
+    # generations keeps full collections short, which is what shows up in p99.
+    gc.collect()
+    gc.freeze()
     if banner:
         print(banner, flush=True)
     stop = asyncio.Event()

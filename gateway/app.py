@@ -9,8 +9,18 @@ import aiohttp
 from aiohttp import web
 
 from gateway.api.auth import CallerAuth
-from gateway.api.keys import CALLERS, LIFECYCLE, MAX_BODY_BYTES, METRICS, SERVICE, STORE, Lifecycle
+from gateway.api.keys import (
+    CALLERS,
+    LIFECYCLE,
+    MAX_BODY_BYTES,
+    METRICS,
+    PARSED_BODIES,
+    SERVICE,
+    STORE,
+    Lifecycle,
+)
 from gateway.api.middlewares import request_context
+from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
 from gateway.encryption import parse_encryption_keys
 from gateway.metrics import Metrics
@@ -64,6 +74,7 @@ def create_app(
         )
         app[STORE] = guarded
         app[SERVICE] = service
+        app[PARSED_BODIES] = ParsedBodies(service)
         await service.start()
         yield
         await service.close()

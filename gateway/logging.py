@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 from gateway.settings import Settings
@@ -40,18 +43,17 @@ class RedactValues:
     against a secret that ends up in an exception message or a vendor's echo)."""
 
     def __init__(self, secrets: list[str]) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        # One alternation, longest first, so each string is scanned once whatever the number of secrets.
+        wanted = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, wanted))) if wanted else None
 
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if self._secrets:
+        if self._pattern is not None:
             for key, value in event.items():
-                if isinstance(value, str):
-                    for secret in self._secrets:
-                        if secret in value:
-                            value = value.replace(secret, "[redacted]")
-                    event[key] = value
+                if isinstance(value, str) and self._pattern.search(value):
+                    event[key] = self._pattern.sub("[redacted]", value)
         return event
 
 
@@ -75,19 +77,46 @@ class CurrentStdout:
         sys.stdout.flush()
 
 
+class IsoTimestamp:
+    """`timestamp` as ISO 8601 UTC with milliseconds; the date-time part is formatted once per second
+    (structlog's TimeStamper formats it on every line: profiled at ~2 % of a cache hit)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+        return event
+
+
+def _orjson_text(value: Any, **_: Any) -> str:
+    # orjson renders the canonical line several times faster than stdlib json (profiled: 5 % of a hit).
+    return orjson.dumps(value, default=str).decode()
+
+
 def configure_logging(
     level: str = "info", *, json: bool | None = None, secrets: list[str] | None = None
 ) -> None:
     """Route structlog (and stdlib logging) to stdout; JSON unless stdout is a terminal."""
     use_json = (not sys.stdout.isatty()) if json is None else json
     renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
+        if use_json
+        else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            IsoTimestamp(),
             redact_secrets,
             structlog.processors.format_exc_info,
             RedactValues(secrets or []),  # after format_exc_info: exception text is redacted too

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -24,6 +26,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._cache_children: dict[tuple[str, str], Any] = {}
         r = self.registry
         self.requests = Counter(
             "gateway_requests",
@@ -127,6 +131,29 @@ class Metrics:
         self.store_up = Gauge(
             "gateway_store_up", "1 when the credential store answered its last check.", registry=r
         )
+
+    # labels() takes a lock and builds a key on every call; the hit path calls these per request, so
+    # the children are looked up once per label set and kept (label sets are bounded by the config).
+    def observe_request(
+        self, provider: str, outcome: str, status_class: str, seconds: float
+    ) -> None:
+        key = (provider, outcome, status_class)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = (
+                self.requests.labels(provider, outcome, status_class),
+                self.request_seconds.labels(provider),
+            )
+        child[0].inc()
+        child[1].observe(seconds)
+
+    def note_cache(self, provider: str, result: str) -> None:
+        child = self._cache_children.get((provider, result))
+        if child is None:
+            child = self._cache_children[(provider, result)] = self.cache_lookups.labels(
+                provider, result
+            )
+        child.inc()
 
     def observe_vendor_call(self, provider: str, outcome: str, seconds: float) -> None:
         self.vendor_calls.labels(provider, outcome).inc()

@@ -64,6 +64,10 @@ class LoginResult:
     upstream_request_id: str | None = None
     stale: bool = False
     vendor_ms: float | None = field(default=None, compare=False)  # for the log line, not the body
+    body: bytes | None = field(default=None, compare=False)  # as_json() already serialized
+
+    def encoded(self) -> bytes:
+        return self.body if self.body is not None else orjson.dumps(self.as_json())
 
     def as_json(self) -> dict[str, Any]:
         body = {
@@ -160,7 +164,7 @@ class AuthService:
             ) from None
 
     async def login(
-        self, provider: Provider, inputs: Inputs, *, fresh: bool = False
+        self, provider: Provider, inputs: Inputs, *, fresh: bool = False, key: str | None = None
     ) -> LoginResult:
         """The credential for this identity: cached unless `fresh`, else one shared vendor call.
 
@@ -168,7 +172,7 @@ class AuthService:
         identity share one poll loop."""
         wait_s = getattr(inputs, "wait_s", None)
         if wait_s is None:
-            return await self._login_once(provider, inputs, fresh=fresh)
+            return await self._login_once(provider, inputs, fresh=fresh, key=key)
         if wait_s > provider.settings.bind_wait_max_s:
             raise InvalidBody(
                 f"wait_s may be at most {provider.settings.bind_wait_max_s:g} for this provider",
@@ -192,9 +196,11 @@ class AuthService:
             await asyncio.sleep(interval)
             interval = min(BIND_POLL_MAX_S, interval * 1.5)
 
-    async def _login_once(self, provider: Provider, inputs: Inputs, *, fresh: bool) -> LoginResult:
+    async def _login_once(
+        self, provider: Provider, inputs: Inputs, *, fresh: bool, key: str | None = None
+    ) -> LoginResult:
         deadline = time.monotonic() + provider.settings.deadline_s
-        key = self.cache_key(provider, inputs)
+        key = key or self.cache_key(provider, inputs)
         # Read even when `fresh`: what is cached now tells a newer answer (another replica's) from it.
         seen = await self._read(provider, key)
         if fresh:
@@ -205,7 +211,11 @@ class AuthService:
                 if seen.refresh_due(now):
                     self._refresh_ahead(provider, inputs, key, seen)
                 self._note_cache(provider, "hit")
-                return _result(provider, seen, cached=True)
+                return (
+                    seen.hit
+                    if seen.hit is not None
+                    else self._remember_hit(provider, key, seen, now)
+                )
             self._note_cache(provider, "miss")
         try:
             return await self._single_flight(
@@ -222,6 +232,15 @@ class AuthService:
                 log.warning("served_stale", provider=provider.name, error=error.code)
                 return _result(provider, seen, cached=True, stale=True)
             raise
+
+    def _remember_hit(
+        self, provider: Provider, key: str, entry: CacheEntry, now: float
+    ) -> LoginResult:
+        """The hit answer for this entry, serialized once and kept with it in the local cache."""
+        result = _result(provider, entry, cached=True)
+        hit = replace(result, body=orjson.dumps(result.as_json()))
+        self.local.put(key, replace(entry, hit=hit), now)
+        return hit
 
     async def forget(self, provider: Provider, inputs: Inputs) -> bool:
         """Drop the cached credential (and any remembered failure) for this identity everywhere."""
@@ -448,7 +467,7 @@ class AuthService:
         raise error
 
     def _note_cache(self, provider: Provider, result: str) -> None:
-        self._metrics.cache_lookups.labels(provider.name, result).inc()
+        self._metrics.note_cache(provider.name, result)
         structlog.contextvars.bind_contextvars(cache=result)
 
 

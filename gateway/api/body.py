@@ -10,8 +10,8 @@ from aiohttp import web
 from gateway.errors import BodyTooLarge, InvalidBody, UnsupportedMediaType
 
 
-async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a dict: 415 unless JSON, 413 past `max_bytes`, 400 when not one JSON object."""
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The raw body: 415 unless JSON, 413 past `max_bytes`."""
     media_type = request.content_type
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"send the body as application/json, not {media_type!r}")
@@ -20,6 +20,11 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
     raw = await request.content.read(max_bytes + 1)  # bounded even when chunked
     if len(raw) > max_bytes:
         raise BodyTooLarge(f"the body may be at most {max_bytes} bytes")
+    return raw
+
+
+def decode_json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a dict, or 400 invalid_json."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.api.auth import CallerAuth
+from gateway.api.parsed_bodies import ParsedBodies
 from gateway.metrics import Metrics
 from gateway.service import AuthService
 from gateway.store.guarded import GuardedStore
@@ -23,6 +24,7 @@ class Lifecycle:
 
 SERVICE = web.AppKey("service", AuthService)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+PARSED_BODIES = web.AppKey("parsed_bodies", ParsedBodies)
 CALLERS = web.AppKey("callers", CallerAuth)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", GuardedStore)

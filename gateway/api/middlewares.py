@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -17,6 +18,10 @@ from gateway.errors import GatewayError
 log = structlog.get_logger("gateway.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Request ids need to be unique, not unguessable: a random per-process prefix and a counter cost a
+# fraction of uuid4() (measured on the hit path).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -25,7 +30,7 @@ def request_id_from(header: str | None) -> str:
     """The caller's X-Request-ID when it is a safe token, else a new one (never echo arbitrary bytes)."""
     if header and _SAFE_REQUEST_ID.match(header):
         return header
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 @web.middleware
@@ -53,9 +58,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     duration = time.perf_counter() - started
     provider = _known_provider(request)
     if provider is not None:
-        metrics = request.app[METRICS]
-        metrics.requests.labels(provider, outcome, f"{response.status // 100}xx").inc()
-        metrics.request_seconds.labels(provider).observe(duration)
+        request.app[METRICS].observe_request(
+            provider, outcome, f"{response.status // 100}xx", duration
+        )
     log.info(
         "request",
         method=request.method,

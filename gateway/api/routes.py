@@ -10,8 +10,16 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.api.body import read_json_object
-from gateway.api.keys import CALLERS, LIFECYCLE, MAX_BODY_BYTES, METRICS, SERVICE, STORE
+from gateway.api.body import read_body
+from gateway.api.keys import (
+    CALLERS,
+    LIFECYCLE,
+    MAX_BODY_BYTES,
+    METRICS,
+    PARSED_BODIES,
+    SERVICE,
+    STORE,
+)
 from gateway.api.openapi import openapi_document
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
@@ -24,7 +32,7 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type=JSON)
 
 
-async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs]:
+async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, str]:
     """401 → 404 → 403 → 415/413/400, in that order; the vendor is never called for bad input."""
     caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
     service = request.app[SERVICE]
@@ -34,21 +42,22 @@ async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs]:
         client=caller.name, key_id=caller.key_id, kind=provider.kind
     )
     caller.take_rate_slot()
-    body = await read_json_object(request, request.app[MAX_BODY_BYTES])
-    return provider, service.parse_inputs(provider, body)
+    raw = await read_body(request, request.app[MAX_BODY_BYTES])
+    inputs, key = request.app[PARSED_BODIES].inputs_and_key(provider, raw)
+    return provider, inputs, key
 
 
 async def post_auth(request: web.Request) -> web.Response:
-    provider, inputs = await _authorized_inputs(request)
+    provider, inputs, key = await _authorized_inputs(request)
     fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
-    result = await request.app[SERVICE].login(provider, inputs, fresh=fresh)
+    result = await request.app[SERVICE].login(provider, inputs, fresh=fresh, key=key)
     if result.vendor_ms is not None:
         structlog.contextvars.bind_contextvars(vendor_ms=result.vendor_ms)
-    return json_response(result.as_json())
+    return web.Response(body=result.encoded(), content_type=JSON)
 
 
 async def delete_auth(request: web.Request) -> web.Response:
-    provider, inputs = await _authorized_inputs(request)
+    provider, inputs, _ = await _authorized_inputs(request)
     await request.app[SERVICE].forget(provider, inputs)
     return web.Response(status=204)
 

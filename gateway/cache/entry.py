@@ -35,7 +35,8 @@ class CacheEntry:
     issued_at: float
     serve_until: float
     refresh_at: float | None
-    body: bytes | None = field(default=None, compare=False)  # the pre-serialized JSON answer (hits)
+    # The service's ready-made answer for a hit on this entry (built once, kept in the local cache only).
+    hit: Any = field(default=None, compare=False)
 
     def is_fresh(self, now: float) -> bool:
         return now < self.serve_until
