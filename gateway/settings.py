@@ -114,7 +114,7 @@ class ProviderSettings(BaseModel):
         return self.app_secret_file.read_text(encoding="utf-8").strip()
 
 
-Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ClientSettings(BaseModel):
@@ -125,24 +125,31 @@ class ClientSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_key_sha256: Sha256Hex | Annotated[list[Sha256Hex], Field(min_length=1)]
+    api_key_sha256: list[str]  # one hash, or a list during a rotation (a single string is accepted)
     providers: Annotated[list[str], Field(min_length=1)]
     rate_limit_per_s: Annotated[float, Field(gt=0)] | None = None  # per replica; 429 beyond it
     rate_limit_burst: Annotated[int, Field(ge=1)] = 20
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod
-    def _lower_hex(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return value.strip().lower()
-        if isinstance(value, list):
-            return [v.strip().lower() if isinstance(v, str) else v for v in value]
+    def _one_or_many(cls, value: Any) -> Any:
+        values = [value] if isinstance(value, str) else value
+        if isinstance(values, list):
+            return [v.strip().lower() if isinstance(v, str) else v for v in values]
+        return value
+
+    @field_validator("api_key_sha256")
+    @classmethod
+    def _sha256_hex(cls, value: list[str]) -> list[str]:
+        if not value or not all(SHA256_HEX.match(v) for v in value):
+            raise ValueError(
+                "expected the hex sha256 of the key, 64 characters "
+                "(printf %s KEY | sha256sum, or python -m gateway hash-key)"
+            )
         return value
 
     def key_hashes(self) -> list[str]:
-        return (
-            [self.api_key_sha256] if isinstance(self.api_key_sha256, str) else self.api_key_sha256
-        )
+        return self.api_key_sha256
 
     def may_use(self, provider: str) -> bool:
         return "*" in self.providers or provider in self.providers

@@ -51,6 +51,15 @@ def no_redis(reason: str) -> NoReturn:
     pytest.skip(f"{NO_REDIS_MARKER}: {reason} (set {REQUIRE_REDIS_ENV}=1 to make this a failure)")
 
 
+def no_redis_setup(reason: str) -> NoReturn:
+    """`no_redis` for the private Cluster and Sentinel set-ups: skip loudly, or fail when
+    GATEWAY_REQUIRE_REDIS=1. (GATEWAY_TEST_REDIS_URL names a standalone server; it says nothing
+    about these.)"""
+    if redis_required():
+        pytest.fail(f"{NO_REDIS_MARKER}: {reason}", pytrace=False)
+    pytest.skip(f"{NO_REDIS_MARKER}: {reason} (set {REQUIRE_REDIS_ENV}=1 to make this a failure)")
+
+
 def free_loopback_port() -> int:
     """A TCP port nothing listens on right now (the kernel's pick, released at once)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -194,9 +203,8 @@ class RedisServerProcess:
             sentinel = shutil.which("redis-sentinel")
             if sentinel is not None:
                 return [sentinel, str(self.config_file), *self._arguments()]
-            return [_which_or_raise("redis-server"), str(self.config_file), "--sentinel"] + (
-                self._arguments()
-            )
+            server = _which_or_raise("redis-server")
+            return [server, str(self.config_file), "--sentinel", *self._arguments()]
         config = [str(self.config_file)] if self.config_file is not None else []
         return [_which_or_raise("redis-server"), *config, *self._arguments()]
 
@@ -319,6 +327,8 @@ def _info_fields(reply: str | dict[str, object]) -> dict[str, str]:
 
 
 def _client(server: RedisServerProcess) -> redis.Redis:
+    """A short-timeout client on `server` (over TLS, with the test CA and client certificate, if it
+    listens for TLS)."""
     return redis.Redis(
         host="127.0.0.1",
         port=server.port,
@@ -326,7 +336,19 @@ def _client(server: RedisServerProcess) -> redis.Redis:
         socket_timeout=PING_TIMEOUT_S,
         socket_connect_timeout=PING_TIMEOUT_S,
         decode_responses=True,
+        **_tls_client_options(server.tls),
     )
+
+
+def _tls_client_options(tls: TlsFiles | None) -> dict[str, Any]:
+    if tls is None:
+        return {}
+    return {
+        "ssl": True,
+        "ssl_ca_certs": str(tls.ca_cert),
+        "ssl_certfile": str(tls.client_cert),
+        "ssl_keyfile": str(tls.client_key),
+    }
 
 
 @dataclass
@@ -335,18 +357,23 @@ class RedisClusterProcesses:
 
     Each node's cluster bus gets its own free port (`cluster-port`), so no node needs port + 10000 free.
     The nodes keep their cluster config in `directory`, so a stopped node started again rejoins as itself.
+    With `tls` the nodes listen for TLS only, and speak it on the cluster bus too.
     """
 
     directory: Path
     size: int = 3
     password: str | None = None
+    tls: TlsFiles | None = None
+    # How long a node may not answer before the others mark it failed (and the cluster down).
+    node_timeout_ms: int = 2000
     nodes: list[RedisServerProcess] = field(default_factory=list, init=False)
 
     @property
     def url(self) -> str:
-        """`redis+cluster://[:password@]127.0.0.1:<p1>,127.0.0.1:<p2>,…`, every node a startup node."""
+        """`redis[s]+cluster://[:password@]127.0.0.1:<p1>,127.0.0.1:<p2>,…`, every node a startup node."""
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
         credentials = f":{self.password}@" if self.password else ""
-        return f"redis+cluster://{credentials}{','.join(node.address for node in self.nodes)}"
+        return f"{scheme}://{credentials}{','.join(node.address for node in self.nodes)}"
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the nodes, make them one cluster, and return once every node says cluster_state:ok."""
@@ -358,10 +385,14 @@ class RedisClusterProcesses:
             arguments = (
                 *("--cluster-enabled", "yes", "--cluster-port", str(bus_port)),
                 *("--cluster-config-file", str(self.directory / f"nodes-{port}.conf")),
-                *("--cluster-node-timeout", "1000", "--dir", str(self.directory)),
+                *("--cluster-node-timeout", str(self.node_timeout_ms)),
+                *("--dir", str(self.directory)),
+                *(("--tls-cluster", "yes") if self.tls else ()),
             )
             self.nodes.append(
-                RedisServerProcess(port=port, password=self.password, arguments=arguments)
+                RedisServerProcess(
+                    port=port, password=self.password, tls=self.tls, arguments=arguments
+                )
             )
         try:
             for node in self.nodes:
@@ -391,11 +422,16 @@ class RedisClusterProcesses:
 
     def _create(self, redis_cli: str, deadline: float) -> None:
         auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        tls = []
+        if self.tls:
+            tls = ["--tls", "--cacert", str(self.tls.ca_cert)]
+            tls += ["--cert", str(self.tls.client_cert), "--key", str(self.tls.client_key)]
         try:
             created = subprocess.run(
                 [
                     redis_cli,
                     *auth,
+                    *tls,
                     *("--cluster", "create", *(node.address for node in self.nodes)),
                     *("--cluster-replicas", "0", "--cluster-yes"),
                 ],
@@ -425,7 +461,6 @@ class RedisClusterProcesses:
 
 
 SENTINEL_SERVICE = "mymaster"
-SENTINEL_DOWN_AFTER_MS = 1000
 SENTINEL_FAILOVER_TIMEOUT_MS = 3000
 
 
@@ -436,24 +471,28 @@ class RedisSentinelProcesses:
     Each sentinel's config already names the replica and the other sentinels (with the run ids they are
     given), so they can agree on a failover as soon as they run instead of after discovering each other.
     `password` protects master and replica (the sentinels are told it); `sentinel_password` protects
-    the sentinels themselves.
+    the sentinels themselves. With `tls` every process listens for TLS only and speaks it to the others.
     """
 
     directory: Path
     service: str = SENTINEL_SERVICE
     password: str | None = None
     sentinel_password: str | None = None
+    tls: TlsFiles | None = None
+    # How long the master may not answer before a failover starts (short for failover tests).
+    down_after_ms: int = 1000
     master: RedisServerProcess = field(init=False)
     replica: RedisServerProcess = field(init=False)
     sentinels: list[RedisServerProcess] = field(default_factory=list, init=False)
 
     @property
     def url(self) -> str:
-        """`redis+sentinel://[:password@]<s1>,<s2>,<s3>/<service>/0[?sentinel_password=…]`."""
+        """`redis[s]+sentinel://[:password@]<s1>,<s2>,<s3>/<service>/0[?sentinel_password=…]`."""
+        scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
         credentials = f":{self.password}@" if self.password else ""
         hosts = ",".join(sentinel.address for sentinel in self.sentinels)
         query = f"?sentinel_password={self.sentinel_password}" if self.sentinel_password else ""
-        return f"redis+sentinel://{credentials}{hosts}/{self.service}/0{query}"
+        return f"{scheme}://{credentials}{hosts}/{self.service}/0{query}"
 
     @property
     def servers(self) -> list[RedisServerProcess]:
@@ -466,14 +505,15 @@ class RedisSentinelProcesses:
         deadline = time.monotonic() + timeout_s
         master_port, replica_port, *sentinel_ports = distinct_free_ports(5)
         # The master must not wait (5 s by default) for more replicas before a diskless sync starts.
-        no_sync_delay = ("--repl-diskless-sync-delay", "0")
+        common = ("--repl-diskless-sync-delay", "0", *self._tls_replication())
         self.master = RedisServerProcess(
-            port=master_port, password=self.password, arguments=no_sync_delay
+            port=master_port, password=self.password, tls=self.tls, arguments=common
         )
         self.replica = RedisServerProcess(
             port=replica_port,
             password=self.password,
-            arguments=(*no_sync_delay, "--replicaof", "127.0.0.1", str(master_port)),
+            tls=self.tls,
+            arguments=(*common, "--replicaof", "127.0.0.1", str(master_port)),
         )
         ids = [secrets.token_hex(20) for _ in sentinel_ports]
         for port, run_id in zip(sentinel_ports, ids, strict=True):
@@ -484,9 +524,10 @@ class RedisSentinelProcesses:
                 RedisServerProcess(
                     port=port,
                     password=self.sentinel_password,
+                    tls=self.tls,
                     sentinel=True,
                     config_file=config,
-                    arguments=("--dir", str(self.directory)),
+                    arguments=("--dir", str(self.directory), *self._tls_replication()),
                 )
             )
         try:
@@ -536,12 +577,16 @@ class RedisSentinelProcesses:
         for process in [*self.sentinels, self.replica, self.master]:
             process.stop()
 
+    def _tls_replication(self) -> tuple[str, ...]:
+        # Replica to master and sentinel to anyone: TLS too, when the listeners speak nothing else.
+        return ("--tls-replication", "yes") if self.tls else ()
+
     def _sentinel_config(self, run_id: str, peers: list[tuple[int, str]]) -> str:
         service = self.service
         lines = [
             f"sentinel myid {run_id}",
             f"sentinel monitor {service} 127.0.0.1 {self.master.port} 2",
-            f"sentinel down-after-milliseconds {service} {SENTINEL_DOWN_AFTER_MS}",
+            f"sentinel down-after-milliseconds {service} {self.down_after_ms}",
             f"sentinel failover-timeout {service} {SENTINEL_FAILOVER_TIMEOUT_MS}",
             f"sentinel known-replica {service} 127.0.0.1 {self.replica.port}",
             *(f"sentinel known-sentinel {service} 127.0.0.1 {p} {i}" for p, i in peers),
@@ -560,14 +605,16 @@ class RedisSentinelProcesses:
         try:
             master = client.execute_command("SENTINEL", "MASTER", self.service)
             replicas = client.execute_command("SENTINEL", "REPLICAS", self.service)
+            peers = client.execute_command("SENTINEL", "SENTINELS", self.service)
         except (redis.RedisError, OSError):
             return False
         finally:
             client.close()
-        master_state = _pairs(master)
+        # Plain flags only: "disconnected" or "s_down" on a peer would cost a vote in a failover.
         return (
-            master_state.get("flags") == "master"
-            and master_state.get("num-other-sentinels") == str(len(self.sentinels) - 1)
+            _pairs(master).get("flags") == "master"
+            and len(peers) == len(self.sentinels) - 1
+            and all(_pairs(peer).get("flags") == "sentinel" for peer in peers)
             and any(
                 _pairs(replica).get("flags") == "slave"
                 and _pairs(replica).get("master-link-status") == "ok"

@@ -1,7 +1,9 @@
 """Redis credential store over `redis.asyncio` (standalone server; `redis://`, `rediss://`, `unix://`).
 
-`RedisStore` holds everything the backends share; `SentinelStore` (gateway.store.sentinel) and
-`ClusterStore` (gateway.store.cluster) differ only in how they connect and where a subscription goes.
+`RedisStore` holds what all the Redis backends share; `SentinelStore` (gateway.store.sentinel) and
+`ClusterStore` (gateway.store.cluster) subclass it and differ in how they connect, where a subscription
+goes and, for Sentinel, in following the master through a failover. The URL helpers for their
+multi-host URLs are here too.
 
 A lock is a plain key whose value is its owner: acquiring is `SET key owner NX PX lease`; renewing and
 releasing compare the owner first, inside one Lua script, so a holder whose lease already expired can never
@@ -12,9 +14,10 @@ SUBSCRIBE (a message published before that would be missed), and an idle one is 
 `pubsub_heartbeat_s`, so a server that stopped answering ends the subscription instead of leaving it
 waiting forever on a socket that still looks open.
 
-Every redis-py failure becomes `StoreUnavailable`. Its message names the operation and, for transport
-failures, the socket error; it never carries a key's value, and the original exception is not chained
-because some server replies echo the command's arguments.
+Every redis-py failure, the cluster client's own exceptions included, becomes `StoreUnavailable`. Its
+message names the operation and, for transport failures, the socket error; it never carries a key's value,
+and the original exception is not chained because some server replies (and cluster client errors) echo
+the command's arguments.
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ class RedisStore:
     async def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
         with unavailable_on_error("GET"):
+            await self._ready()
             value = await self._client.get(key)
         # redis-py types replies as bytes | str; the constructor refused a decoding client, so bytes.
         return cast("bytes | None", value)
@@ -143,11 +147,13 @@ class RedisStore:
         """Store `value` for `ttl_s` seconds (> 0, millisecond precision)."""
         ttl_ms = ttl_to_milliseconds(ttl_s)
         with unavailable_on_error("SET"):
+            await self._ready()
             await self._client.set(key, value, px=ttl_ms)
 
     async def delete(self, key: str) -> bool:
         """Forget `key`; True when something was removed."""
         with unavailable_on_error("DEL"):
+            await self._ready()
             removed: int = await self._client.delete(key)
         return removed > 0
 
@@ -155,6 +161,7 @@ class RedisStore:
         """Take the lock `key` for `owner` if nobody holds it; True when taken."""
         lease_ms = ttl_to_milliseconds(lease_s)
         with unavailable_on_error("SET NX (acquire lock)"):
+            await self._ready()
             taken = await self._client.set(key, owner, nx=True, px=lease_ms)
         return taken is True  # None when the key already exists
 
@@ -162,24 +169,28 @@ class RedisStore:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""
         lease_ms = ttl_to_milliseconds(lease_s)
         with unavailable_on_error("EVALSHA (renew lock)"):
+            await self._ready()
             renewed: int = await self._renew_lock(keys=[key], args=[owner, lease_ms])
         return renewed == 1
 
     async def release_lock(self, key: str, owner: str) -> bool:
         """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
         with unavailable_on_error("EVALSHA (release lock)"):
+            await self._ready()
             released: int = await self._release_lock(keys=[key], args=[owner])
         return released == 1
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait."""
         with unavailable_on_error("EVALSHA (rate slot)"):
+            await self._ready()
             wait_ms = await self._take_rate_slot(keys=[key], args=[interval_s * 1000, burst])
         return float(wait_ms) / 1000
 
     async def publish(self, channel: str, message: str) -> None:
         """Send `message` to every current subscriber of `channel`, on any replica."""
         with unavailable_on_error("PUBLISH"):
+            await self._ready()
             await self._client.publish(channel, message)
 
     async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
@@ -187,8 +198,7 @@ class RedisStore:
 
         Raises StoreUnavailable when the connection fails or the server stops answering PINGs.
         """
-        async with self._open_pubsub() as pubsub:
-            await self._start_subscription(pubsub, channel)
+        async with self._subscribed(channel) as pubsub:
             yield None
             while True:
                 yield await self._next_message(pubsub)
@@ -196,6 +206,7 @@ class RedisStore:
     async def ping(self) -> None:
         """Return when the server answers; raise StoreUnavailable otherwise."""
         with unavailable_on_error("PING"):
+            await self._ready()
             await self._client.ping()
 
     async def close(self) -> None:
@@ -203,11 +214,19 @@ class RedisStore:
         with unavailable_on_error("close"):
             await self._client.aclose()
 
+    async def _ready(self) -> None:
+        """Called before each command; a backend that must set something up first does it here."""
+
+    def _subscription_is_current(self, pubsub: PubSub) -> bool:
+        """False when `pubsub`'s server no longer serves this store (a Sentinel failover moved it)."""
+        return True
+
     @asynccontextmanager
-    async def _open_pubsub(self) -> AsyncIterator[PubSub]:
-        """A pub/sub connection for one subscription (the pool's server), closed afterwards."""
+    async def _subscribed(self, channel: str) -> AsyncIterator[PubSub]:
+        """A pub/sub connection with a confirmed subscription to `channel`, closed afterwards."""
         pubsub = self._client.pubsub()
         try:
+            await self._start_subscription(pubsub, channel)
             yield pubsub
         finally:
             await close_quietly(pubsub)
@@ -223,6 +242,8 @@ class RedisStore:
         """The next published message, PINGing while idle; StoreUnavailable when the server is gone."""
         awaiting_pong = False
         while True:
+            if not self._subscription_is_current(pubsub):
+                raise StoreUnavailable("redis pub/sub failed: its server is no longer the master")
             with unavailable_on_error("pub/sub read"):
                 reply = await pubsub.get_message(timeout=self._pubsub_heartbeat_s)
             if reply is None:
@@ -252,11 +273,15 @@ def client_options(socket_timeout_s: float) -> dict[str, Any]:
     return {
         "socket_timeout": socket_timeout_s,
         "socket_connect_timeout": socket_timeout_s,
-        # No command retries: the pool already checks a connection on checkout and reconnects when the
-        # server closed it (restart, failover), and retrying a command whose reply was lost could repeat
-        # an acquire and report a lock we hold as taken. A failure costs at most one timeout.
-        "retry": Retry(NoBackoff(), retries=0),
+        "retry": no_retry(),
     }
+
+
+def no_retry() -> Retry:
+    """No command retries: the pool already checks a connection on checkout and reconnects when the
+    server closed it (restart, failover), and retrying a command whose reply was lost could repeat an
+    acquire and report a lock we hold as taken. A failure costs at most one timeout."""
+    return Retry(NoBackoff(), retries=0)
 
 
 def tls_options(
@@ -300,8 +325,9 @@ def parse_multi_host_url(
 ) -> MultiHostUrl:
     """Split `<scheme>://[[user]:password@]host[:port][,host[:port]…][/path…][?name=value&…]`.
 
-    Percent-escapes in the user, password and query values are decoded. `query_names` are the query
-    parameters allowed. ValueError for anything malformed, naming the problem and the scheme but never
+    Percent-escapes in the user, password and query values are decoded; `username` and `password`
+    query parameters (when among the allowed `query_names`) stand for the user part, which must not
+    give them too. ValueError for anything malformed, naming the problem and the scheme but never
     quoting the URL: it may carry a password, and a password with an unescaped `/`, `?` or `#` ends up
     where a host or path was expected.
     """
@@ -318,9 +344,11 @@ def parse_multi_host_url(
     userinfo, at, hostlist = netloc.rpartition("@")
     username = password = None
     if at:
-        user, colon, secret = userinfo.partition(":")
+        user, _, secret = userinfo.partition(":")
         username = unquote(user) or None
-        password = unquote(secret) if colon else None
+        password = unquote(secret) or None
+    if not hostlist:
+        raise bad("no hosts (give host:port[,host:port…])")
     hosts = tuple(
         _parse_address(entry, number, default_port, bad)
         for number, entry in enumerate(hostlist.split(","), start=1)
@@ -335,6 +363,14 @@ def parse_multi_host_url(
     if unknown := set(query) - query_names:
         allowed = ", ".join(sorted(query_names)) or "none"
         raise bad(f"{len(unknown)} unsupported query parameter(s); allowed: {allowed}")
+    if "username" in query:
+        if username is not None:
+            raise bad("username given twice (user part and query)")
+        username = query["username"] or None
+    if "password" in query:
+        if password is not None:
+            raise bad("password given twice (user part and query)")
+        password = query["password"] or None
     return MultiHostUrl(
         scheme=scheme,
         tls=scheme.startswith("rediss"),

@@ -9,21 +9,30 @@ parameters) are the master's; the sentinels' own, if they require one, are `sent
 `sentinel_password`. `rediss+sentinel://` speaks TLS to the sentinels and to the master alike, with the
 same CA and client certificate options as `rediss://`.
 
-Every new connection asks the sentinels for the current master, so after a failover the store reaches the
-new master on its next connection: a connection to the old master fails (killed, or refused because the
-old master came back as a replica) with StoreUnavailable, and the pool replaces it. Data written to the old
-master and not yet replicated is lost; the gateway treats that as an empty cache.
+Every new connection asks the sentinels for the current master. A connection to a master that died fails
+with StoreUnavailable and the pool replaces it. A master that is still up when the sentinels name another
+(a `SENTINEL FAILOVER`, a network partition) keeps accepting writes until the sentinels demote it, which
+can take ten seconds; so while the store is in use it also asks the sentinels at most once every
+`master_check_interval_s` (in the background, never delaying a command). Its pool hands out and takes
+back only connections to the master named last, reconnecting any other, and a subscription on the old
+master ends with StoreUnavailable (subscribe again). Data written to the old master and not yet
+replicated is lost; the gateway treats that as an empty cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote
 
 from redis.asyncio import Redis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import RedisError
 
 from gateway.store.redis import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
@@ -36,21 +45,70 @@ from gateway.store.redis import (
 )
 
 DEFAULT_SENTINEL_PORT: Final = 26379
+DEFAULT_MASTER_CHECK_INTERVAL_S: Final = 1.0
 QUERY_NAMES: Final = frozenset({"username", "password", "sentinel_username", "sentinel_password"})
 
 
+class MasterFollowingPool(SentinelConnectionPool):
+    """A Sentinel master pool that hands out, and takes back, only connections to the master it was
+    told of last; any other is reconnected (asking the sentinels again) before use.
+
+    redis-py's asyncio pool asks the sentinels only when it opens a connection, so without this a
+    connection opened before a failover keeps talking to the old master for as long as it stays open.
+    """
+
+    # redis-py leaves these methods untyped, hence the ignores.
+    async def get_connection(self, *args: object, **options: object) -> AbstractConnection:
+        # Passed through as given: redis-py warns about arguments (deprecated) that nobody passed.
+        connection: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
+            *args, **options
+        )
+        if self._on_master(connection):
+            return connection
+        try:
+            await connection.disconnect()
+            await connection.connect()  # type: ignore[no-untyped-call]
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        if not self._on_master(connection):
+            connection.mark_for_reconnect()  # type: ignore[no-untyped-call]  # closed on the way back
+        await super().release(connection)
+
+    def _on_master(self, connection: AbstractConnection) -> bool:
+        master = self.master_address
+        if master is None or not connection.is_connected:
+            return True  # nothing to compare yet; connecting asks the sentinels anyway
+        # A SentinelManagedConnection has both; the abstract type declares no port.
+        address = (getattr(connection, "host", None), getattr(connection, "port", None))
+        return address == (master[0], master[1])
+
+
 class SentinelStore(RedisStore):
-    """`RedisStore` on the master a set of sentinels names; owns and closes the `Sentinel` too."""
+    """`RedisStore` on the master of `service` that `sentinel`'s sentinels name; it owns and closes the
+    `Sentinel` (its connections to the sentinels) as well as the master connections."""
 
     def __init__(
         self,
-        client: Redis,
         sentinel: Sentinel,
+        service: str,
         *,
+        db: int = 0,
         pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
+        master_check_interval_s: float = DEFAULT_MASTER_CHECK_INTERVAL_S,
     ) -> None:
+        client: Redis = sentinel.master_for(
+            service, db=db, connection_pool_class=MasterFollowingPool
+        )
         super().__init__(client, pubsub_heartbeat_s=pubsub_heartbeat_s)
         self._sentinel = sentinel
+        self._pool: MasterFollowingPool = client.connection_pool  # type: ignore[assignment]
+        self._master_check_interval_s = master_check_interval_s
+        self._next_master_check = 0.0
+        self._master_check: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(
@@ -76,20 +134,56 @@ class SentinelStore(RedisStore):
             list(parsed.sentinels),
             # Without sentinel_kwargs only the socket_* options would reach the sentinel connections;
             # they too must not retry, or a dead sentinel would cost several timeouts per lookup.
-            sentinel_kwargs={**options, **parsed.sentinel_auth},
+            sentinel_kwargs={
+                **options,
+                "username": parsed.sentinel_username,
+                "password": parsed.sentinel_password,
+            },
+            username=parsed.username,
+            password=parsed.password,
             **options,
-            **parsed.master_auth,
         )
-        client = sentinel.master_for(parsed.service, db=parsed.db)
-        return cls(client, sentinel, pubsub_heartbeat_s=pubsub_heartbeat_s)
+        return cls(sentinel, parsed.service, db=parsed.db, pubsub_heartbeat_s=pubsub_heartbeat_s)
 
     async def close(self) -> None:
-        """Close the master client and the connections to the sentinels."""
+        """Close the master connections and the connections to the sentinels."""
+        check, self._master_check = self._master_check, None
+        if check is not None:
+            check.cancel()
+            await asyncio.wait({check})
         try:
             await super().close()
         finally:
             with unavailable_on_error("close (sentinels)"):
                 await self._sentinel.aclose()
+
+    async def _ready(self) -> None:
+        self._schedule_master_check()
+
+    def _subscription_is_current(self, pubsub: PubSub) -> bool:
+        self._schedule_master_check()
+        connection = pubsub.connection
+        return connection is None or self._pool._on_master(connection)
+
+    def _schedule_master_check(self) -> None:
+        """Start a background master check if none ran in the last interval (and none is running)."""
+        now = time.monotonic()
+        if self._master_check is not None or now < self._next_master_check:
+            return
+        self._next_master_check = now + self._master_check_interval_s
+        self._master_check = asyncio.get_running_loop().create_task(self._check_master())
+        self._master_check.add_done_callback(self._master_check_done)
+
+    def _master_check_done(self, task: asyncio.Task[None]) -> None:
+        if self._master_check is task:
+            self._master_check = None
+
+    async def _check_master(self) -> None:
+        """Ask the sentinels for the master and tell the pool (which also closes idle connections to a
+        previous one)."""
+        # No answer now is no news: the commands themselves report trouble, and the next check retries.
+        with suppress(RedisError, OSError):
+            await self._pool.get_master_address()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -100,8 +194,10 @@ class SentinelUrl:
     service: str
     db: int
     tls: bool
-    master_auth: Mapping[str, str] = field(default_factory=dict, repr=False)
-    sentinel_auth: Mapping[str, str] = field(default_factory=dict, repr=False)
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    sentinel_username: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
 
 
 def parse_sentinel_url(url: str) -> SentinelUrl:
@@ -118,24 +214,13 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     db_text = parts.path[1] if len(parts.path) == 2 else "0"
     if not (db_text.isascii() and db_text.isdigit()):
         raise ValueError(f"bad {scheme}:// store URL: the database must be a number")
-    for name, in_user_part in (("username", parts.username), ("password", parts.password)):
-        if name in parts.query and in_user_part is not None:
-            raise ValueError(f"bad {scheme}:// store URL: {name} given twice (user part and query)")
     return SentinelUrl(
         sentinels=parts.hosts,
         service=unquote(parts.path[0]),
         db=int(db_text),
         tls=parts.tls,
-        master_auth=_given(
-            username=parts.query.get("username", parts.username),
-            password=parts.query.get("password", parts.password),
-        ),
-        sentinel_auth=_given(
-            username=parts.query.get("sentinel_username"),
-            password=parts.query.get("sentinel_password"),
-        ),
+        username=parts.username,
+        password=parts.password,
+        sentinel_username=parts.query.get("sentinel_username"),
+        sentinel_password=parts.query.get("sentinel_password"),
     )
-
-
-def _given(**options: str | None) -> dict[str, str]:
-    return {name: value for name, value in options.items() if value is not None}

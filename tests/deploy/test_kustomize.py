@@ -26,7 +26,7 @@ from pytest_aiohttp import AiohttpClient
 from gateway.__main__ import main as gateway_cli
 from gateway.app import create_app
 from gateway.settings import KINDS, Settings, load_settings
-from gateway.store.factory import PLANNED_SCHEMES, open_store
+from gateway.store.factory import open_store
 from tests.deploy import REPO, find_executable, missing_tool
 
 DEPLOY = REPO / "deploy"
@@ -546,15 +546,7 @@ def test_production_uses_external_redis_and_never_applies_the_example_secret() -
     "overlay_name",
     [
         "development",
-        pytest.param(
-            "production",
-            marks=pytest.mark.xfail(
-                raises=ValueError,
-                strict=True,
-                reason=f"the store factory lists {PLANNED_SCHEMES} as planned, not served yet; "
-                "when Sentinel lands this passes and the mark must go",
-            ),
-        ),
+        "production",
     ],
 )
 async def test_overlay_redis_url_is_one_the_gateway_can_open(overlay_name: str) -> None:

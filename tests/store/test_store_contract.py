@@ -1,7 +1,10 @@
 """The credential store contract, run against every backend; then what only one backend does.
 
-The contract suite runs on MemoryStore, on RedisStore over fakeredis (fast), and on RedisStore over a real
-Redis (the proof). Expiry is tested with short TTLs and polling, never long sleeps.
+The contract suite runs on MemoryStore, on RedisStore over fakeredis (fast), on RedisStore over a real
+Redis (the proof), on ClusterStore over a real 3-node Redis Cluster and on SentinelStore over a real
+master/replica/sentinels set-up (both started by the session). Expiry is tested with short TTLs and
+polling, never long sleeps. What only Cluster or Sentinel does is in test_cluster_store.py and
+test_sentinel_store.py.
 """
 
 from __future__ import annotations
@@ -28,10 +31,24 @@ POLL_LIMIT_S = (
     3.0  # how long a short TTL may take to show as expired (Redis expires lazily + by sampling)
 )
 
-BACKEND_FIXTURES = {"memory": "memory_store", "fakeredis": "fake_store", "redis": "redis_store"}
+BACKEND_FIXTURES = {
+    "memory": "memory_store",
+    "fakeredis": "fake_store",
+    "redis": "redis_store",
+    "cluster": "cluster_store",
+    "sentinel": "sentinel_store",
+}
 
 
-@pytest.fixture(params=["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "fakeredis",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("cluster", marks=pytest.mark.redis),
+        pytest.param("sentinel", marks=pytest.mark.redis),
+    ]
+)
 def store(request: pytest.FixtureRequest) -> CredentialStore:
     """Each backend in turn, behind the one interface the service sees."""
     backend: CredentialStore = request.getfixturevalue(BACKEND_FIXTURES[request.param])
@@ -257,6 +274,45 @@ async def test_renew_extends_the_lease(store: CredentialStore, key_prefix: str) 
     assert await store.acquire_lock(lock, "owner-b", LONG_S) is False
 
 
+# --- rate slots -----------------------------------------------------------------------------------
+
+
+async def test_a_rate_bucket_grants_its_burst_then_asks_to_wait_one_interval(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """`burst` slots are granted at once; the next caller is told to wait about one interval."""
+    bucket = f"{key_prefix}rate"
+    assert [await store.take_rate_slot(bucket, 10.0, 3) for _ in range(3)] == [0, 0, 0]
+    wait = await store.take_rate_slot(bucket, 10.0, 3)
+    assert 9.0 < wait <= 10.0
+    assert await store.take_rate_slot(bucket, 10.0, 3) == pytest.approx(wait, abs=1.0)
+
+
+async def test_rate_buckets_are_independent_and_refill(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """An empty bucket leaves other buckets alone, and grants again once the wait it named is over."""
+    bucket = f"{key_prefix}rate"
+    assert await store.take_rate_slot(bucket, SHORT_S, 1) == 0
+    wait = await store.take_rate_slot(bucket, SHORT_S, 1)
+    assert 0 < wait <= SHORT_S
+    assert await store.take_rate_slot(f"{key_prefix}other-rate", SHORT_S, 1) == 0
+
+    async def granted() -> bool:
+        return await store.take_rate_slot(bucket, SHORT_S, 1) == 0
+
+    await asyncio.sleep(wait)
+    assert await eventually(granted)
+
+
+async def test_concurrent_callers_share_one_burst(store: CredentialStore, key_prefix: str) -> None:
+    """Of many callers racing for a bucket, exactly `burst` get a slot (the update is atomic)."""
+    waits = await asyncio.gather(
+        *(store.take_rate_slot(f"{key_prefix}rate", LONG_S, 5) for _ in range(30))
+    )
+    assert sum(1 for wait in waits if wait == 0) == 5
+
+
 # --- publish / subscribe --------------------------------------------------------------------------
 
 Subscription = AsyncIterator[str | None]
@@ -334,6 +390,7 @@ def every_operation(store: CredentialStore) -> dict[str, Callable[[], Awaitable[
         "acquire_lock": lambda: store.acquire_lock("lock", "owner-a", LONG_S),
         "renew_lock": lambda: store.renew_lock("lock", "owner-a", LONG_S),
         "release_lock": lambda: store.release_lock("lock", "owner-a"),
+        "take_rate_slot": lambda: store.take_rate_slot("rate", 1.0, 1),
         "publish": lambda: store.publish("channel", SECRET_VALUE.decode()),
         "subscribe": lambda: anext(store.subscribe("channel")),
         "ping": store.ping,

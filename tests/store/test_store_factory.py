@@ -1,22 +1,31 @@
 """open_store: which backend each URL scheme gives, and what a bad URL says.
 
-The Unix-socket and TLS cases connect to a private redis-server for real, so a scheme is only counted as
-supported once a round trip over it works.
+The Unix-socket and TLS cases connect to a private redis-server for real, and the Sentinel and Cluster
+URLs to the session's set-ups, so a scheme is only counted as supported once a round trip over it works.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.store import StoreUnavailable
+from gateway.store.cluster import ClusterStore, parse_cluster_url
 from gateway.store.factory import open_store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
-from tests.redis_server import RedisNotAvailable, StartRedisServer, TlsFiles, no_redis
+from gateway.store.sentinel import SentinelStore, SentinelUrl, parse_sentinel_url
+from tests.redis_server import (
+    RedisClusterProcesses,
+    RedisNotAvailable,
+    RedisSentinelProcesses,
+    StartRedisServer,
+    TlsFiles,
+    no_redis,
+)
 
 
 async def test_memory_url_opens_a_memory_store() -> None:
@@ -46,13 +55,166 @@ async def test_redis_urls_open_a_redis_store_without_connecting(url: str) -> Non
         await store.close()
 
 
-@pytest.mark.parametrize("url", ["redis+sentinel://h:26379/mymaster", "redis+cluster://h:7000"])
-def test_sentinel_and_cluster_say_not_supported_yet(url: str) -> None:
-    """Sentinel and Cluster URLs are refused with a message saying they are not supported yet."""
-    scheme = url.split("://")[0]
-    with pytest.raises(ValueError, match="not supported yet") as raised:
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "redis+sentinel://h:26379/mymaster",
+            SentinelUrl(sentinels=(("h", 26379),), service="mymaster", db=0, tls=False),
+        ),
+        (
+            "REDIS+SENTINEL://s1:26379,s2:26380,s3/mymaster/2",
+            SentinelUrl(
+                sentinels=(("s1", 26379), ("s2", 26380), ("s3", 26379)),
+                service="mymaster",
+                db=2,
+                tls=False,
+            ),
+        ),
+        (
+            "redis+sentinel://:p%40ss@h/mymaster/0?sentinel_password=s%26cret",
+            SentinelUrl(
+                sentinels=(("h", 26379),),
+                service="mymaster",
+                db=0,
+                tls=False,
+                password="p@ss",
+                sentinel_password="s&cret",
+            ),
+        ),
+        (
+            "redis+sentinel://[::1]:26379,[fd00::2]/cache?username=gw&password=pw"
+            "&sentinel_username=watch&sentinel_password=spw",
+            SentinelUrl(
+                sentinels=(("::1", 26379), ("fd00::2", 26379)),
+                service="cache",
+                db=0,
+                tls=False,
+                username="gw",
+                password="pw",
+                sentinel_username="watch",
+                sentinel_password="spw",
+            ),
+        ),
+        (
+            "rediss+sentinel://app:pw@h:26380/mymaster/",
+            SentinelUrl(
+                sentinels=(("h", 26380),),
+                service="mymaster",
+                db=0,
+                tls=True,
+                username="app",
+                password="pw",
+            ),
+        ),
+    ],
+)
+async def test_sentinel_urls_open_a_sentinel_store_without_connecting(
+    url: str, expected: SentinelUrl
+) -> None:
+    """redis+sentinel:// and rediss+sentinel:// give a SentinelStore (port 26379 by default, database 0
+    by default, passwords from the user part or the query, percent-escapes decoded); nothing connects."""
+    assert parse_sentinel_url(url) == expected
+    store = open_store(url)
+    try:
+        assert isinstance(store, SentinelStore)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "nodes", "tls", "password"),
+    [
+        ("redis+cluster://h:7000", (("h", 7000),), False, None),
+        ("redis+cluster://a:7000,b:7001,c/0", (("a", 7000), ("b", 7001), ("c", 6379)), False, None),
+        ("redis+cluster://:s%3Acret@a:7000,b:7001", (("a", 7000), ("b", 7001)), False, "s:cret"),
+        ("rediss+cluster://a:7000?password=pw", (("a", 7000),), True, "pw"),
+    ],
+)
+async def test_cluster_urls_open_a_cluster_store_without_connecting(
+    url: str, nodes: tuple[tuple[str, int], ...], tls: bool, password: str | None
+) -> None:
+    """redis+cluster:// and rediss+cluster:// give a ClusterStore over the listed startup nodes (port
+    6379 by default); nothing connects."""
+    parsed = parse_cluster_url(url)
+    assert (parsed.nodes, parsed.tls, parsed.password) == (nodes, tls, password)
+    store = open_store(url)
+    try:
+        assert isinstance(store, ClusterStore)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis+sentinel://:hunter2@h:26379", "no service name"),
+        ("redis+sentinel://:hunter2@h:26379/", "no service name"),
+        ("redis+sentinel://:hunter2@/mymaster", "no hosts"),
+        ("redis+cluster://:hunter2@", "no hosts"),
+        ("redis+sentinel://:hunter2@h:port/mymaster", "address #1 has a bad port"),
+        ("redis+cluster://:hunter2@a:7000,b:0", "address #2 has a bad port"),
+        ("redis+cluster://:hunter2@a:7000,b:65536", "address #2 has a bad port"),
+        ("redis+cluster://:hunter2@a:7000,,c:7002", "address #2 is empty"),
+        ("redis+cluster://:hunter2@a:", "address #1 has a bad port"),
+        ("redis+cluster://:hunter2@:7000", "address #1 has no host"),
+        ("redis+cluster://:hunter2@[::1:7000", "IPv6 bracket"),
+        ("redis+sentinel://:hunter2@h/mymaster/x", "database must be a number"),
+        ("redis+sentinel://:hunter2@h/mymaster/0/extra", "nothing more"),
+        ("redis+cluster://:hunter2@h:7000/1", "only database 0"),
+        ("redis+cluster://h:7000?hunter2=1", "unsupported query parameter"),
+        ("redis+cluster://h:7000?password=hunter2&password=hunter2", "given twice"),
+        ("redis+sentinel://:hunter2@h/mymaster?password=hunter2", "password given twice"),
+        ("redis+sentinel://h/mymaster?sentinel_password", "malformed"),
+        # An unescaped "/" in the password splits the URL in the wrong place; still nothing is echoed.
+        ("redis+sentinel://:hun/ter2@h:26379/mymaster", "address #1"),
+    ],
+)
+def test_a_malformed_sentinel_or_cluster_url_is_refused_without_echoing_it(
+    url: str, problem: str
+) -> None:
+    """A missing service name, no hosts, a bad port, a bad database or query raise ValueError naming the
+    problem and the scheme, and never any part of the URL that could be a password."""
+    with pytest.raises(ValueError, match=problem) as raised:
         open_store(url)
-    assert f"{scheme}://" in str(raised.value)
+    message = str(raised.value)
+    assert url.split("://")[0].lower() + "://" in message
+    for fragment in ("hunter2", "hun", "ter2"):
+        assert fragment not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["redis+sentinel://h:26379/mymaster", "redis+cluster://h:7000", "redis://h:6379/0"]
+)
+def test_tls_options_need_a_rediss_scheme(url: str) -> None:
+    """TLS files with a plain redis+sentinel:// or redis+cluster:// URL are refused, not ignored."""
+    with pytest.raises(ValueError, match="rediss"):
+        open_store(url, ssl_ca_certs="/etc/ssl/ca.pem")
+
+
+@pytest.mark.parametrize("url", ["rediss+sentinel://h:26379/mymaster", "rediss+cluster://h:7000"])
+async def test_tls_options_are_taken_with_a_rediss_scheme(url: str) -> None:
+    """rediss+sentinel:// and rediss+cluster:// take the CA and client certificate options."""
+    store = open_store(
+        url, ssl_ca_certs="/etc/ssl/ca.pem", ssl_certfile="c.pem", ssl_keyfile="k.pem"
+    )
+    await store.close()
+
+
+@pytest.mark.redis
+async def test_open_store_talks_to_the_real_sentinels_and_cluster(
+    redis_sentinel_url: str, redis_cluster_url: str, key_prefix: str
+) -> None:
+    """The stores opened from the session's Sentinel and Cluster URLs round-trip values."""
+    for url in (redis_sentinel_url, redis_cluster_url):
+        store = open_store(url)
+        try:
+            await store.ping()
+            await store.set(f"{key_prefix}k", b"\x00\xff", 30)
+            assert await store.get(f"{key_prefix}k") == b"\x00\xff"
+            assert await store.delete(f"{key_prefix}k") is True
+        finally:
+            await store.close()
 
 
 @pytest.mark.parametrize(
@@ -71,7 +233,8 @@ def test_an_unsupported_scheme_is_named_with_the_supported_ones(url: str, named:
     assert named in message
     for supported in ("memory://", "redis://", "rediss://", "unix://"):
         assert supported in message
-    assert "redis+sentinel://" in message
+    for supported in ("redis+sentinel://", "rediss+sentinel://", "redis+cluster://"):
+        assert supported in message
     assert "hunter2" not in message
 
 
@@ -173,3 +336,32 @@ async def test_rediss_url_presents_the_client_certificate_when_the_server_asks(
     finally:
         await with_cert.close()
         await without_cert.close()
+
+
+@pytest.mark.redis
+async def test_rediss_sentinel_and_cluster_urls_reach_tls_set_ups(
+    start_redis_sentinel: Callable[..., RedisSentinelProcesses],
+    start_redis_cluster: Callable[..., RedisClusterProcesses],
+    tls_files: TlsFiles,
+) -> None:
+    """rediss+sentinel:// speaks TLS to sentinels and master, rediss+cluster:// to every node (pub/sub
+    included), verifying certificates with the CA given; without it they refuse, as StoreUnavailable."""
+    urls = [start_redis_sentinel(tls=tls_files).url, start_redis_cluster(tls=tls_files).url]
+    for url in urls:
+        assert url.startswith("rediss+")
+        store = open_store(url, ssl_ca_certs=str(tls_files.ca_cert))
+        untrusting = open_store(url)
+        try:
+            for n in range(5):  # on every cluster node
+                await store.set(f"k{n}", b"over-tls", 30)
+                assert await store.get(f"k{n}") == b"over-tls"
+            subscription = store.subscribe("channel")
+            assert await anext(subscription) is None
+            await store.publish("channel", "over-tls")
+            assert await anext(subscription) == "over-tls"
+            await subscription.aclose()  # type: ignore[attr-defined]
+            with pytest.raises(StoreUnavailable, match=r"(?i)certificate verify failed|no master"):
+                await untrusting.get("k0")
+        finally:
+            await store.close()
+            await untrusting.close()
