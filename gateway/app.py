@@ -45,7 +45,7 @@ def create_app(
     """The gateway application. A `store` or `http` session passed in is used as is and left open."""
     metrics = Metrics()
     providers = bind_providers(settings.providers)
-    # aiohttp's own cap sits a little above ours, so that read_json_object answers the 413 problem.
+    # aiohttp's own cap sits a little above ours, so that read_body answers the 413 problem.
     app = web.Application(
         middlewares=[request_context], client_max_size=settings.max_body_bytes + 1024
     )
