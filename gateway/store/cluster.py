@@ -38,11 +38,10 @@ from gateway.store.redis import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
     DEFAULT_SOCKET_TIMEOUT_S,
     RedisStore,
-    client_options,
     close_quietly,
+    multi_host_options,
     no_retry,
     parse_multi_host_url,
-    tls_options,
     unavailable_on_error,
 )
 
@@ -94,10 +93,14 @@ class ClusterStore(RedisStore):
         ValueError for a malformed URL, never quoting it. No connection is made here.
         """
         parsed = parse_cluster_url(url)
-        options = client_options(socket_timeout_s)
-        tls = tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile)  # refuses them without TLS
-        if parsed.tls:
-            options.update(ssl=True, **tls)
+        options = multi_host_options(
+            url,
+            tls=parsed.tls,
+            socket_timeout_s=socket_timeout_s,
+            ssl_ca_certs=ssl_ca_certs,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+        )
         client = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
             username=parsed.username,

@@ -277,6 +277,23 @@ def client_options(socket_timeout_s: float) -> dict[str, Any]:
     }
 
 
+def multi_host_options(
+    url: str,
+    *,
+    tls: bool,
+    socket_timeout_s: float,
+    ssl_ca_certs: str | None,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> dict[str, Any]:
+    """client_options plus, for a TLS scheme, ssl=True and the TLS files (refused without TLS)."""
+    options = client_options(socket_timeout_s)
+    files = tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile)
+    if tls:
+        options.update(ssl=True, **files)
+    return options
+
+
 def no_retry() -> Retry:
     """No command retries: the pool already checks a connection on checkout and reconnects when the
     server closed it (restart, failover), and retrying a command whose reply was lost could repeat an

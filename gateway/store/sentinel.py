@@ -38,9 +38,8 @@ from gateway.store.redis import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
     DEFAULT_SOCKET_TIMEOUT_S,
     RedisStore,
-    client_options,
+    multi_host_options,
     parse_multi_host_url,
-    tls_options,
     unavailable_on_error,
 )
 
@@ -126,10 +125,14 @@ class SentinelStore(RedisStore):
         ValueError for a malformed URL, never quoting it. No connection is made here.
         """
         parsed = parse_sentinel_url(url)
-        options = client_options(socket_timeout_s)
-        tls = tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile)  # refuses them without TLS
-        if parsed.tls:
-            options.update(ssl=True, **tls)
+        options = multi_host_options(
+            url,
+            tls=parsed.tls,
+            socket_timeout_s=socket_timeout_s,
+            ssl_ca_certs=ssl_ca_certs,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+        )
         sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             list(parsed.sentinels),
             # Without sentinel_kwargs only the socket_* options would reach the sentinel connections;
