@@ -297,33 +297,35 @@ class AuthService:
         seen: CacheEntry | None,
         deadline: float,
     ) -> LoginResult:
-        """One vendor call for this identity across all replicas, or the answer another replica got."""
-        await self._raise_if_cooling_down(provider, key)  # once per flight, not once per caller
-        lease_s = provider.settings.deadline_s + LEASE_EXTRA_S  # outlasts the whole vendor call
+        """One vendor call for this identity across all replicas, or the answer another replica got.
+
+        Each try for the lease reads, in the same store round trip, what decides whether to call: the
+        cached entry (another replica's answer), this identity's failure record and the provider's
+        quota ban."""
+        lease = Lease(self._store, _lock_key(key), provider.settings.deadline_s + LEASE_EXTRA_S)
+        reads = (key, _failure_key(key), self._upstream.ban_key(provider))
         interval = WAIT_POLL_FIRST_S
         waited = False
         while True:
-            lease = Lease(self._store, _lock_key(key), lease_s)
             try:
-                acquired = await lease.acquire()
+                acquired, (current, failure, ban) = await lease.acquire_and_get(reads)
             except StoreUnavailable:
                 return await self._call_vendor(provider, inputs, key, deadline)  # in-process only
-            if acquired:
-                async with lease:
-                    newer = await self._newer_entry(provider, key, seen)  # the last holder's answer
-                    if newer is not None:
-                        return _result(provider, newer, cached=False)
-                    result = await self._call_vendor(provider, inputs, key, deadline)
-                if lease.lost:
-                    self._metrics.lost_leases.inc()
-                return result
+            async with lease:  # hands the lease back on every way out unless the answer did
+                newer = self._newer_entry(key, current, seen)
+                if newer is not None:
+                    return _result(provider, newer, cached=False)
+                self._raise_if_cooling_down(provider, failure)
+                if acquired:
+                    result = await self._call_vendor(
+                        provider, inputs, key, deadline, lease=lease, ban_record=ban
+                    )
+                    if lease.lost:
+                        self._metrics.lost_leases.inc()
+                    return result
             if not waited:
                 waited = True
                 self._metrics.lock_waits.inc()
-            newer = await self._newer_entry(provider, key, seen)
-            if newer is not None:
-                return _result(provider, newer, cached=False)
-            await self._raise_if_cooling_down(provider, key)
             if time.monotonic() + interval >= deadline:
                 raise VendorTimeout(
                     "another replica's call to the vendor for this identity did not finish in time",
@@ -332,14 +334,10 @@ class AuthService:
             await asyncio.sleep(interval)
             interval = min(WAIT_POLL_MAX_S, interval * 1.5)
 
-    async def _newer_entry(
-        self, provider: Provider, key: str, seen: CacheEntry | None
+    def _newer_entry(
+        self, key: str, raw: bytes | None, seen: CacheEntry | None
     ) -> CacheEntry | None:
-        """A fresh entry written since `seen` (by another replica), read from the shared store."""
-        try:
-            raw = await self._store.get(key)
-        except StoreUnavailable:
-            return None
+        """The stored entry when it is fresh and was written since `seen` (by another replica)."""
         entry = decode_entry(raw) if raw is not None else None
         if entry is None or not entry.is_fresh(self._clock()):
             return None
@@ -368,11 +366,20 @@ class AuthService:
     # --- the vendor call and what is kept of it ---------------------------------------------------
 
     async def _call_vendor(
-        self, provider: Provider, inputs: Inputs, key: str, deadline: float
+        self,
+        provider: Provider,
+        inputs: Inputs,
+        key: str,
+        deadline: float,
+        *,
+        lease: Lease | None = None,
+        ban_record: bytes | None = None,
     ) -> LoginResult:
         started = time.perf_counter()
         try:
-            credential = await self._upstream.login(provider, inputs, deadline=deadline)
+            credential = await self._upstream.login(
+                provider, inputs, deadline=deadline, ban_record=ban_record
+            )
         except VendorRejectedInput as rejected:
             await self._remember_failure(key, rejected)
             raise
@@ -383,14 +390,21 @@ class AuthService:
                 entry.expires_at - now
             )
         if credential.cacheable and entry.is_fresh(now):
-            await self._write(key, entry, now)
+            await self._write(key, entry, now, lease)
         result = _result(provider, entry, cached=False)
         return replace(result, vendor_ms=round((time.perf_counter() - started) * 1000, 3))
 
-    async def _write(self, key: str, entry: CacheEntry, now: float) -> None:
+    async def _write(self, key: str, entry: CacheEntry, now: float, lease: Lease | None) -> None:
+        """Keep the entry here and in the store, hand back the lease, tell the other replicas."""
         self.local.put(key, entry, now)
+        value, ttl_s = entry.encode(), entry.store_ttl_s(now)
         try:
-            await self._store.set(key, entry.encode(), entry.store_ttl_s(now))
+            if lease is None:
+                await self._store.set(key, value, ttl_s)
+            else:
+                channel, message = self.invalidation.announcement(key)
+                await lease.set_and_release(key, value, ttl_s, channel=channel, message=message)
+                return
         except StoreUnavailable:
             self._metrics.store_errors.labels("set").inc()
             return
@@ -441,17 +455,12 @@ class AuthService:
         with contextlib.suppress(StoreUnavailable):
             await self._store.set(_failure_key(key), orjson.dumps(record), cooldown)
 
-    async def _raise_if_cooling_down(self, provider: Provider, key: str) -> None:
-        if self._options.failure_cooldown_s <= 0:
+    def _raise_if_cooling_down(self, provider: Provider, record_raw: bytes | None) -> None:
+        """Answer a remembered vendor rejection of this identity again, without calling the vendor."""
+        if record_raw is None or self._options.failure_cooldown_s <= 0:
             return
         try:
-            raw = await self._store.get(_failure_key(key))
-        except StoreUnavailable:
-            return
-        if raw is None:
-            return
-        try:
-            record = orjson.loads(raw)
+            record = orjson.loads(record_raw)
             upstream = UpstreamDetail(**record["upstream"]) if record["upstream"] else None
             remaining = max(1, int(record["until"] - self._clock() + 0.999))
             error = VendorRejectedInput(

@@ -36,10 +36,14 @@ class Invalidation:
         self._replica = uuid.uuid4().hex  # our own messages are not for us
         self.live = False
 
+    def announcement(self, key: str) -> tuple[str, str]:
+        """The channel and message that tell the other replicas `key` changed (for a combined write)."""
+        return self._channel, f"{self._replica} {key}"
+
     async def publish(self, key: str) -> None:
         # If this fails nobody can read the store either: the local caches are then the fallback.
         with contextlib.suppress(StoreUnavailable):
-            await self._store.publish(self._channel, f"{self._replica} {key}")
+            await self._store.publish(*self.announcement(key))
 
     async def run(self) -> None:
         """Listen until cancelled, re-subscribing after every loss."""

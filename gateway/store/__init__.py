@@ -7,7 +7,7 @@ cannot answer, so the service can decide to carry on without it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 
@@ -30,11 +30,33 @@ class CredentialStore(Protocol):
     async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Take the lock `key` for `owner` if nobody holds it; True when taken."""
 
+    async def acquire_lock_and_get(
+        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+    ) -> tuple[bool, list[bytes | None]]:
+        """`acquire_lock`, then `get` of each of `keys`, in one round trip where the backend allows.
+
+        The keys are read after the attempt, so a value the lock's last holder wrote before releasing
+        it is always seen. Keys outside the lock's Redis Cluster hash slot cost a round trip more."""
+
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""
 
     async def release_lock(self, key: str, owner: str) -> bool:
         """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
+
+    async def set_and_release_lock(
+        self,
+        key: str,
+        value: bytes,
+        ttl_s: float,
+        *,
+        lock_key: str,
+        owner: str,
+        channel: str,
+        message: str,
+    ) -> bool:
+        """`set`, then `release_lock`, then `publish`, in one round trip: what a lock holder does when
+        its work is done. True when the lock was released (False: the lease had been lost)."""
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait before retrying.

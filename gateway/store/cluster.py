@@ -3,8 +3,8 @@
     redis+cluster://[[user]:password@]host[:port][,host[:port]…][/0][?username=…&password=…]
 
 The hosts are startup nodes (port 6379 when left out): any one that answers is enough to discover the
-cluster. Every command goes to the node owning its key's hash slot, Lua scripts included (a script's one
-key is passed as KEYS[1], so it runs where that key lives; the scripts touch no other key). The gateway's
+cluster. Every command goes to the node owning its key's hash slot, Lua scripts included (a script runs
+where its KEYS[1] lives, and is given only keys of that slot). The gateway's
 keys for one identity share a hash tag (`<prefix>:v1:{<keyed hash>}:cred`, `…:lock`, `…:fail`), so an
 identity's value, lock and failure record sit in one slot; different identities spread over the nodes.
 `rediss+cluster://` speaks TLS to every node, with the same CA and client certificate options as `rediss://`.
@@ -23,7 +23,7 @@ failure, the cluster client's own exceptions included, surfaces as StoreUnavaila
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,6 +32,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import SSLConnection
+from redis.crc import key_slot
 
 from gateway.store import StoreUnavailable
 from gateway.store.redis import (
@@ -115,6 +116,20 @@ class ClusterStore(RedisStore):
         # CLUSTERDOWN reset, to a random node; concurrent ones then earn MOVED replies, whose handling
         # closes every connection, including those other commands are using at that moment.
         await self._cluster.initialize()
+
+    async def acquire_lock_and_get(
+        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+    ) -> tuple[bool, list[bytes | None]]:
+        """One script for the keys in the lock's hash slot; a GET each for the others, after it.
+
+        A script may only touch keys of one slot; the gateway's per-identity keys share one, a
+        per-provider key (a quota ban) does not."""
+        slot = key_slot(lock_key.encode())
+        local = [key for key in keys if key_slot(key.encode()) == slot]
+        taken, local_values = await super().acquire_lock_and_get(lock_key, owner, lease_s, local)
+        found = dict(zip(local, local_values, strict=True))
+        values = [found[key] if key in found else await self.get(key) for key in keys]
+        return taken, values
 
     async def ping(self) -> None:
         """Return when a node answers and reports the cluster healthy (every slot served).

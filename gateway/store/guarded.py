@@ -10,7 +10,7 @@ The state (up or down, since when) feeds `/readyz` and the `gateway_store_up` me
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import structlog
@@ -84,11 +84,41 @@ class GuardedStore:
     async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
         return await self._guard(lambda: self._inner.acquire_lock(key, owner, lease_s))
 
+    async def acquire_lock_and_get(
+        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+    ) -> tuple[bool, list[bytes | None]]:
+        return await self._guard(
+            lambda: self._inner.acquire_lock_and_get(lock_key, owner, lease_s, keys)
+        )
+
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         return await self._guard(lambda: self._inner.renew_lock(key, owner, lease_s))
 
     async def release_lock(self, key: str, owner: str) -> bool:
         return await self._guard(lambda: self._inner.release_lock(key, owner))
+
+    async def set_and_release_lock(
+        self,
+        key: str,
+        value: bytes,
+        ttl_s: float,
+        *,
+        lock_key: str,
+        owner: str,
+        channel: str,
+        message: str,
+    ) -> bool:
+        return await self._guard(
+            lambda: self._inner.set_and_release_lock(
+                key,
+                value,
+                ttl_s,
+                lock_key=lock_key,
+                owner=owner,
+                channel=channel,
+                message=message,
+            )
+        )
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         return await self._guard(lambda: self._inner.take_rate_slot(key, interval_s, burst))

@@ -13,7 +13,7 @@ import asyncio
 import heapq
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.store import StoreUnavailable
@@ -107,6 +107,13 @@ class MemoryStore:
         self._write(key, owner.encode(), lease_ms)
         return True
 
+    async def acquire_lock_and_get(
+        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+    ) -> tuple[bool, list[bytes | None]]:
+        """`acquire_lock`, then `get` of each of `keys`."""
+        taken = await self.acquire_lock(lock_key, owner, lease_s)
+        return taken, [await self.get(key) for key in keys]
+
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""
         lease_ms = ttl_to_milliseconds(lease_s)
@@ -121,6 +128,23 @@ class MemoryStore:
             return False
         del self._entries[key]
         return True
+
+    async def set_and_release_lock(
+        self,
+        key: str,
+        value: bytes,
+        ttl_s: float,
+        *,
+        lock_key: str,
+        owner: str,
+        channel: str,
+        message: str,
+    ) -> bool:
+        """`set`, then `release_lock`, then `publish`; True when the lock was released."""
+        await self.set(key, value, ttl_s)
+        released = await self.release_lock(lock_key, owner)
+        await self.publish(channel, message)
+        return released
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait."""

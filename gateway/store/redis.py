@@ -23,7 +23,7 @@ the command's arguments.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -57,6 +57,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# KEYS[1] = lock key, KEYS[2..n] = keys to read; ARGV[1] = owner, ARGV[2] = lease in milliseconds.
+# Returns {1 when taken else 0, the value of each key read (nil when absent)}.
+ACQUIRE_LOCK_AND_GET_LUA: Final = """
+local reply = {redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0}
+for i = 2, #KEYS do
+    reply[i] = redis.call('GET', KEYS[i])
+end
+return reply
+"""
+
+# KEYS[1] = key, KEYS[2] = lock key; ARGV[1] = value, ARGV[2] = TTL in milliseconds, ARGV[3] = owner,
+# ARGV[4] = channel, ARGV[5] = message. Returns 1 when the lock was released, else 0.
+SET_AND_RELEASE_LOCK_LUA: Final = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local released = 0
+if redis.call('GET', KEYS[2]) == ARGV[3] then
+    released = redis.call('DEL', KEYS[2])
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return released
 """
 
 # KEYS[1] = bucket key, ARGV[1] = interval in ms, ARGV[2] = burst. GCRA on the server's own clock
@@ -115,6 +137,8 @@ class RedisStore:
         self._renew_lock = client.register_script(RENEW_LOCK_LUA)
         self._release_lock = client.register_script(RELEASE_LOCK_LUA)
         self._take_rate_slot = client.register_script(TAKE_RATE_SLOT_LUA)
+        self._acquire_lock_and_get = client.register_script(ACQUIRE_LOCK_AND_GET_LUA)
+        self._set_and_release_lock = client.register_script(SET_AND_RELEASE_LOCK_LUA)
 
     @classmethod
     def from_url(
@@ -165,6 +189,19 @@ class RedisStore:
             taken = await self._client.set(key, owner, nx=True, px=lease_ms)
         return taken is True  # None when the key already exists
 
+    async def acquire_lock_and_get(
+        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+    ) -> tuple[bool, list[bytes | None]]:
+        """`acquire_lock`, then `get` of each of `keys`, in one script (one round trip)."""
+        lease_ms = ttl_to_milliseconds(lease_s)
+        with unavailable_on_error("EVALSHA (acquire lock and get)"):
+            await self._ready()
+            reply: list[Any] = await self._acquire_lock_and_get(
+                keys=[lock_key, *keys], args=[owner, lease_ms]
+            )
+        # GET of an absent key is false in Lua (so the table goes on) and nil in the reply.
+        return reply[0] == 1, [cast("bytes | None", value) for value in reply[1:]]
+
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""
         lease_ms = ttl_to_milliseconds(lease_s)
@@ -178,6 +215,26 @@ class RedisStore:
         with unavailable_on_error("EVALSHA (release lock)"):
             await self._ready()
             released: int = await self._release_lock(keys=[key], args=[owner])
+        return released == 1
+
+    async def set_and_release_lock(
+        self,
+        key: str,
+        value: bytes,
+        ttl_s: float,
+        *,
+        lock_key: str,
+        owner: str,
+        channel: str,
+        message: str,
+    ) -> bool:
+        """`set`, then `release_lock`, then `publish`, in one script (one round trip)."""
+        ttl_ms = ttl_to_milliseconds(ttl_s)
+        with unavailable_on_error("EVALSHA (set and release lock)"):
+            await self._ready()
+            released: int = await self._set_and_release_lock(
+                keys=[key, lock_key], args=[value, ttl_ms, owner, channel, message]
+            )
         return released == 1
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:

@@ -25,7 +25,9 @@ class SealedStore:
         self._keys = list(keys)
 
     async def get(self, key: str) -> bytes | None:
-        sealed = await self._inner.get(key)
+        return self._open(key, await self._inner.get(key))
+
+    def _open(self, key: str, sealed: bytes | None) -> bytes | None:
         if sealed is None:
             return None
         plaintext = open_sealed(self._keys, key, sealed)
@@ -42,11 +44,38 @@ class SealedStore:
     async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
         return await self._inner.acquire_lock(key, owner, lease_s)
 
+    async def acquire_lock_and_get(
+        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+    ) -> tuple[bool, list[bytes | None]]:
+        taken, values = await self._inner.acquire_lock_and_get(lock_key, owner, lease_s, keys)
+        return taken, [self._open(key, value) for key, value in zip(keys, values, strict=True)]
+
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         return await self._inner.renew_lock(key, owner, lease_s)
 
     async def release_lock(self, key: str, owner: str) -> bool:
         return await self._inner.release_lock(key, owner)
+
+    async def set_and_release_lock(
+        self,
+        key: str,
+        value: bytes,
+        ttl_s: float,
+        *,
+        lock_key: str,
+        owner: str,
+        channel: str,
+        message: str,
+    ) -> bool:
+        return await self._inner.set_and_release_lock(
+            key,
+            seal(self._keys[0], key, value),
+            ttl_s,
+            lock_key=lock_key,
+            owner=owner,
+            channel=channel,
+            message=message,
+        )
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         return await self._inner.take_rate_slot(key, interval_s, burst)

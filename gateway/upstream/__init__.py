@@ -1,13 +1,14 @@
 """The one outbound HTTP client and the policies around each vendor call.
 
-One login, in order: a shared quota ban (TOP code 7 and kin) answers 429 at once; the provider's circuit
-breaker answers 503 while open; the outbound limits wait for a slot (429 past the deadline); then up to
-`retry.max_attempts` attempts, each signed anew (fresh timestamp, nonce and request id), each bounded by
-`timeout_s` and by what is left of the request's deadline, with full-jitter exponential backoff between
-them — for transient classes only (network errors, HTTP 5xx, TOP isp.* and code 10, Tencent
-InternalError, the bind check's internal error). Caller, credential, configuration and quota errors are
-never retried. Every failure leaves as a `GatewayError`; the string-to-sign is logged at debug level, the
-secret and signature never.
+One login, in order: a quota ban (TOP code 7 and kin) answers 429 at once — remembered here and shared
+by every replica through the store, where the caller reads it in a round trip it makes anyway (the
+service, with its lease) and passes it in; the provider's circuit breaker answers 503 while open; the
+outbound limits wait for a slot (429 past the deadline); then up to `retry.max_attempts` attempts, each
+signed anew (fresh timestamp, nonce and request id), each bounded by `timeout_s` and by what is left of
+the request's deadline, with full-jitter exponential backoff between them — for transient classes only
+(network errors, HTTP 5xx, TOP isp.* and code 10, Tencent InternalError, the bind check's internal
+error). Caller, credential, configuration and quota errors are never retried. Every failure leaves as a
+`GatewayError`; the string-to-sign is logged at debug level, the secret and signature never.
 """
 
 from __future__ import annotations
@@ -127,10 +128,14 @@ class Upstream:
             metrics.breaker_state.labels(name).set(0)
             metrics.quota_ban_active.labels(name).set(0)
 
-    async def login(self, provider: Provider, inputs: Inputs, *, deadline: float) -> Credential:
-        """The vendor's credential for these inputs, within `deadline` (time.monotonic())."""
+    async def login(
+        self, provider: Provider, inputs: Inputs, *, deadline: float, ban_record: bytes | None
+    ) -> Credential:
+        """The vendor's credential for these inputs, within `deadline` (time.monotonic()).
+
+        `ban_record` is what the store holds at `ban_key(provider)` (None: nothing, or unreadable)."""
         try:
-            await self._raise_if_banned(provider)
+            self._raise_if_banned(provider, ban_record)
             breaker = self.breakers[provider.name]
             breaker.before_call(provider.name)
             recorded = False
@@ -218,7 +223,8 @@ class Upstream:
 
     # --- quota bans, shared by every replica through the store -----------------------------------
 
-    def _ban_key(self, provider: Provider) -> str:
+    def ban_key(self, provider: Provider) -> str:
+        """Where the provider's quota ban is shared with the other replicas."""
         return f"{self._key_prefix}:v1:ban:{provider.name}"
 
     async def _ban(self, provider: Provider, quota: VendorQuotaExceeded) -> None:
@@ -228,17 +234,15 @@ class Upstream:
         self._metrics.quota_ban_active.labels(provider.name).set(1)
         log.warning("vendor_quota_ban", provider=provider.name, seconds=seconds)
         with contextlib.suppress(StoreUnavailable):
-            await self._store.set(self._ban_key(provider), orjson.dumps({"until": until}), seconds)
+            await self._store.set(self.ban_key(provider), orjson.dumps({"until": until}), seconds)
         self._bans[provider.name] = until
 
-    async def _raise_if_banned(self, provider: Provider) -> None:
+    def _raise_if_banned(self, provider: Provider, ban_record: bytes | None) -> None:
         until = self._bans.get(provider.name, 0.0)
-        try:
-            raw = await self._store.get(self._ban_key(provider))
-            if raw is not None:
-                until = max(until, float(orjson.loads(raw)["until"]))
-        except (StoreUnavailable, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            pass  # the local memory of a ban still holds
+        if ban_record is not None:
+            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                until = max(until, float(orjson.loads(ban_record)["until"]))
+                self._bans[provider.name] = until  # remembered should the store go away
         remaining = until - self._clock()
         if remaining <= 0:
             self._metrics.quota_ban_active.labels(provider.name).set(0)

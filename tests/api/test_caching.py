@@ -203,3 +203,34 @@ async def test_vendor_clock_skew_is_corrected_from_its_date_header(
     gateway = await start_gateway()
     _, body = await login(gateway, keys)
     assert abs(body["expires_at"] - (time.time() + 7200)) < 5  # not +3600 more
+
+
+async def test_a_cold_miss_costs_the_store_three_round_trips(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors, redis_url: str, key_prefix: str
+) -> None:
+    """A miss reads the cache (GET), takes the lease together with the cached entry, cooldown and ban
+    reads (one script), then writes, hands back the lease and announces (one script): three commands
+    reach Redis, whatever runs inside the scripts."""
+    gateway = await start_gateway()
+    await login(gateway, keys, {**INPUTS[WECHAT], "wx_open_id": "warm-up"})  # scripts now loaded
+    observer = aioredis.from_url(redis_url)
+    sent: list[str] = []
+    marker = f"{key_prefix}end-of-test"
+    try:
+        async with observer.monitor() as monitor:
+
+            async def record() -> None:
+                async for info in monitor.listen():
+                    if info["client_type"] != "lua" and key_prefix in info["command"]:
+                        sent.append(info["command"].split()[0].upper())
+
+            recorder = asyncio.ensure_future(record())
+            status, body = await login(gateway, keys, {**INPUTS[WECHAT], "wx_open_id": "cold"})
+            await observer.get(marker)  # MONITOR reports in order: once this shows, all did
+            await wait_for(lambda: sent[-1:] == ["GET"] and len(sent) >= 4)
+            recorder.cancel()
+    finally:
+        await observer.aclose()
+    assert (status, body["cached"]) == (200, False)
+    assert sent == ["GET", "EVALSHA", "EVALSHA", "GET"], sent
+    assert vendors.calls(WECHAT) == 2

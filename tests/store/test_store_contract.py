@@ -274,6 +274,115 @@ async def test_renew_extends_the_lease(store: CredentialStore, key_prefix: str) 
     assert await store.acquire_lock(lock, "owner-b", LONG_S) is False
 
 
+async def test_acquire_lock_and_get_takes_the_lock_and_reads_each_key(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """One call takes a free lock and returns each key's value in order, None for an absent one; keys
+    of one identity (one hash tag) and a key elsewhere (a provider-wide record) alike."""
+    tag = f"{key_prefix}{{identity}}"
+    lock, value, absent, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
+    await store.set(value, b"\x00cached\xff", LONG_S)
+    await store.set(elsewhere, b"banned", LONG_S)
+    taken, values = await store.acquire_lock_and_get(
+        lock, "owner-a", LONG_S, [value, absent, elsewhere]
+    )
+    assert (taken, values) == (True, [b"\x00cached\xff", None, b"banned"])
+    assert await store.get(lock) == b"owner-a"
+
+
+async def test_acquire_lock_and_get_reads_even_when_the_lock_is_taken(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """A held lock answers False, leaves the holder in place, and still returns the values."""
+    tag = f"{key_prefix}{{identity}}"
+    lock, value = f"{tag}:lock", f"{tag}:cred"
+    await store.acquire_lock(lock, "owner-a", LONG_S)
+    await store.set(value, b"written by owner-a", LONG_S)
+    assert await store.acquire_lock_and_get(lock, "owner-b", LONG_S, [value]) == (
+        False,
+        [b"written by owner-a"],
+    )
+    assert await store.acquire_lock_and_get(lock, "owner-b", LONG_S, []) == (False, [])
+    assert await store.get(lock) == b"owner-a"
+
+
+async def test_concurrent_acquire_lock_and_get_have_exactly_one_winner(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """Of many owners racing for the same free lock through acquire_lock_and_get, exactly one gets it."""
+    lock = f"{key_prefix}{{identity}}:lock"
+    results = await asyncio.gather(
+        *(store.acquire_lock_and_get(lock, f"owner-{n}", LONG_S, [lock]) for n in range(20))
+    )
+    assert [taken for taken, _ in results].count(True) == 1
+    # The read comes after the attempt: every caller sees the winner's name in the lock.
+    winner = next(f"owner-{n}".encode() for n, (taken, _) in enumerate(results) if taken)
+    assert {values[0] for _, values in results} == {winner}
+
+
+async def test_set_and_release_lock_writes_releases_and_announces(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """The holder's set_and_release_lock stores the value with its TTL, frees the lock for the next
+    owner and delivers the message to subscribers; it answers True."""
+    tag = f"{key_prefix}{{identity}}"
+    lock, value, channel = f"{tag}:lock", f"{tag}:cred", f"{key_prefix}channel"
+    await store.acquire_lock(lock, "owner-a", LONG_S)
+    async with subscribed(store, channel) as subscription:
+        released = await store.set_and_release_lock(
+            value, b"token", SHORT_S, lock_key=lock, owner="owner-a", channel=channel, message="m1"
+        )
+        assert released is True
+        assert await next_message(subscription) == "m1"
+    assert await store.get(value) == b"token"
+    assert await store.acquire_lock(lock, "owner-b", LONG_S) is True
+
+    async def value_expired() -> bool:
+        return await store.get(value) is None
+
+    assert await eventually(value_expired)
+
+
+async def test_set_and_release_lock_by_a_lost_holder_writes_but_leaves_the_new_lock(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """A holder whose lease passed to another owner still stores its answer and announces it, but
+    the other owner's lock stays, and it answers False."""
+    tag = f"{key_prefix}{{identity}}"
+    lock, value, channel = f"{tag}:lock", f"{tag}:cred", f"{key_prefix}channel"
+    await store.acquire_lock(lock, "owner-b", LONG_S)
+    async with subscribed(store, channel) as subscription:
+        released = await store.set_and_release_lock(
+            value, b"late", LONG_S, lock_key=lock, owner="owner-a", channel=channel, message="m2"
+        )
+        assert released is False
+        assert await next_message(subscription) == "m2"
+    assert await store.get(value) == b"late"
+    assert await store.get(lock) == b"owner-b"
+
+
+async def test_the_combined_calls_refuse_a_ttl_that_is_not_positive_and_finite(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """acquire_lock_and_get and set_and_release_lock check the lease and TTL like their parts do."""
+    tag = f"{key_prefix}{{identity}}"
+    with pytest.raises(ValueError, match="TTL"):
+        await store.acquire_lock_and_get(f"{tag}:lock", "a", 0, [f"{tag}:cred"])
+    await store.acquire_lock(f"{tag}:lock", "a", LONG_S)
+    with pytest.raises(ValueError, match="TTL"):
+        await store.set_and_release_lock(
+            f"{tag}:cred",
+            b"v",
+            math.inf,
+            lock_key=f"{tag}:lock",
+            owner="a",
+            channel="c",
+            message="m",
+        )
+    assert await store.get(f"{tag}:cred") is None
+    assert await store.get(f"{tag}:lock") == b"a"
+
+
 # --- rate slots -----------------------------------------------------------------------------------
 
 
@@ -390,6 +499,10 @@ def every_operation(store: CredentialStore) -> dict[str, Callable[[], Awaitable[
         "acquire_lock": lambda: store.acquire_lock("lock", "owner-a", LONG_S),
         "renew_lock": lambda: store.renew_lock("lock", "owner-a", LONG_S),
         "release_lock": lambda: store.release_lock("lock", "owner-a"),
+        "acquire_lock_and_get": lambda: store.acquire_lock_and_get("lock", "a", LONG_S, ["k"]),
+        "set_and_release_lock": lambda: store.set_and_release_lock(
+            "k", SECRET_VALUE, LONG_S, lock_key="lock", owner="a", channel="c", message="m"
+        ),
         "take_rate_slot": lambda: store.take_rate_slot("rate", 1.0, 1),
         "publish": lambda: store.publish("channel", SECRET_VALUE.decode()),
         "subscribe": lambda: anext(store.subscribe("channel")),
