@@ -1,10 +1,17 @@
-"""Scenario (a) of `make bench`: the bare baseline the gateway's hit path is measured against.
+"""The bare baselines of `make bench`, side by side with the gateway in the same run.
 
-A minimal aiohttp app (uvloop, orjson, hiredis) that answers the same `POST /auth/{provider}` request
-with one redis-py GET and a JSON body — no auth, no metrics, no logging. It reads the request body
-(as any handler must) and decodes and re-encodes the stored JSON document, as a cache answer would.
+(a) the hit path's: a minimal aiohttp app (uvloop, orjson, hiredis) that answers the same
+`POST /auth/{provider}` request with one redis-py GET and a JSON body — no auth, no metrics, no
+logging. It reads the request body (as any handler must) and decodes and re-encodes the stored JSON
+document, as a cache answer would.
+
+(p) the miss path's: a bare forwarding proxy — every POST body goes unchanged to one vendor URL over a
+pooled aiohttp client session, and the vendor's answer comes back as is. No signing, no Redis, no
+auth: what any extra HTTP hop in Python costs on this machine, the floor under the gateway's miss
+overhead.
 
     python -m tests.benchmarks.baseline_app --port P --redis-url URL --key KEY
+    python -m tests.benchmarks.baseline_app --port P --forward URL
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 
+import aiohttp
 import orjson
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -44,21 +52,57 @@ def create_baseline_app(redis_url: str, key: str) -> web.Application:
     return app
 
 
+def create_forwarding_app(upstream_url: str) -> web.Application:
+    app = web.Application()
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        body = await request.read()
+        async with sessions[0].post(
+            upstream_url, data=body, headers={"Content-Type": JSON}
+        ) as answer:
+            payload = await answer.read()
+        return web.Response(body=payload, status=answer.status, content_type=JSON)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"ok"}', content_type=JSON)
+
+    async def client_session(_: web.Application) -> AsyncIterator[None]:
+        # The gateway's outbound session, minus what only it needs: pooled keep-alive connections.
+        connector = aiohttp.TCPConnector(limit=256)
+        sessions.append(aiohttp.ClientSession(connector=connector, trust_env=False))
+        yield
+        await sessions[0].close()
+
+    app.router.add_post("/{path:.*}", forward)
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(client_session)
+    return app
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--key", required=True, help="the Redis key every request GETs")
+    parser.add_argument("--redis-url", help="(a): the Redis to GET from")
+    parser.add_argument("--key", help="(a): the Redis key every request GETs")
+    parser.add_argument("--forward", help="(p): the vendor URL every POST is forwarded to")
     args = parser.parse_args()
+    if args.forward is None and (args.redis_url is None or args.key is None):
+        parser.error("give --redis-url and --key for (a), or --forward for (p)")
     import uvloop
     from redis.utils import HIREDIS_AVAILABLE
 
     print(f"baseline: uvloop, orjson, hiredis={HIREDIS_AVAILABLE}", file=sys.stderr, flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    app = (
+        create_forwarding_app(args.forward)
+        if args.forward
+        else create_baseline_app(args.redis_url, args.key)
+    )
     # run_app stops cleanly on SIGINT and SIGTERM; no access log, like the gateway.
     web.run_app(
-        create_baseline_app(args.redis_url, args.key),
+        app,
         host=args.host,
         port=args.port,
         access_log=None,
