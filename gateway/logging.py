@@ -1,4 +1,5 @@
-"""structlog set-up: JSON lines on stdout (a console renderer on a TTY), request context via contextvars."""
+"""structlog set-up: JSON lines on stdout (a console renderer on a TTY), request fields from
+gateway.log_context."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import structlog
 
+from gateway.log_context import merge_log_context
 from gateway.settings import Settings
 
 # Keys whose values are never logged, whatever a call site passes (defence in depth: no call site
@@ -114,7 +116,7 @@ def configure_logging(
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            merge_log_context,
             structlog.processors.add_log_level,
             IsoTimestamp(),
             redact_secrets,

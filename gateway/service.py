@@ -38,6 +38,7 @@ from gateway.errors import (
     VendorRejectedInput,
     VendorTimeout,
 )
+from gateway.log_context import bind_log_context
 from gateway.metrics import Metrics
 from gateway.providers.base import Credential, Inputs
 from gateway.providers.registry import Provider
@@ -170,7 +171,7 @@ class AuthService:
 
         A bind check with `wait_s` polls until bound or the wait ends; concurrent waiters for the same
         identity share one poll loop."""
-        wait_s = getattr(inputs, "wait_s", None)
+        wait_s = inputs.poll_wait_s()
         if wait_s is None:
             return await self._login_once(provider, inputs, fresh=fresh, key=key)
         if wait_s > provider.settings.bind_wait_max_s:
@@ -477,7 +478,7 @@ class AuthService:
 
     def _note_cache(self, provider: Provider, result: str) -> None:
         self._metrics.note_cache(provider.name, result)
-        structlog.contextvars.bind_contextvars(cache=result)
+        bind_log_context(cache=result)
 
 
 def _entry_for(

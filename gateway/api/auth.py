@@ -21,12 +21,13 @@ def new_api_key() -> str:
     return f"{KEY_PREFIX}_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
 
 
-def key_id(key: str) -> str:
-    """What a log may say about a key: its public prefix for generated keys, else a short fingerprint."""
+def key_id(key: str, digest: bytes | None = None) -> str:
+    """What a log may say about a key: its public prefix for generated keys, else a short fingerprint
+    (from `digest`, the key's SHA-256, when the caller already has it)."""
     parts = key.split("_", 2)  # the secret part may itself contain "_"
     if len(parts) == 3 and parts[0] == KEY_PREFIX and len(parts[1]) == 8:
         return f"{parts[0]}_{parts[1]}"
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return "sha256:" + (digest or hashlib.sha256(key.encode()).digest()).hex()[:8]
 
 
 def sha256_hex(key: str) -> str:
@@ -86,4 +87,4 @@ class CallerAuth:
                 found = name
         if found is None:
             raise UnknownApiKey("the API key is not known")
-        return Caller(found, self._clients[found], key_id(key), self._buckets[found])
+        return Caller(found, self._clients[found], key_id(key, digest), self._buckets[found])

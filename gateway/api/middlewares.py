@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.api.keys import METRICS, SERVICE
 from gateway.api.problems import MethodNotAllowed, RouteNotFound, problem_response
 from gateway.errors import GatewayError
+from gateway.log_context import new_log_context
 
 log = structlog.get_logger("gateway.access")
 
@@ -37,8 +38,7 @@ def request_id_from(header: str | None) -> str:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind the request id, turn every failure into a problem, log one line, count /auth requests."""
     request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    new_log_context(request_id=request_id)
     started = time.perf_counter()
     outcome = "ok"
     try:

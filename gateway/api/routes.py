@@ -6,7 +6,6 @@ import contextlib
 from typing import Any
 
 import orjson
-import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -21,6 +20,7 @@ from gateway.api.keys import (
     STORE,
 )
 from gateway.api.openapi import openapi_document
+from gateway.log_context import bind_log_context
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
 from gateway.store import StoreUnavailable
@@ -38,9 +38,7 @@ async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, st
     service = request.app[SERVICE]
     provider = service.provider(request.match_info["provider"])
     caller.require(provider.name)
-    structlog.contextvars.bind_contextvars(
-        client=caller.name, key_id=caller.key_id, kind=provider.kind
-    )
+    bind_log_context(client=caller.name, key_id=caller.key_id, kind=provider.kind)
     caller.take_rate_slot()
     raw = await read_body(request, request.app[MAX_BODY_BYTES])
     inputs, key = request.app[PARSED_BODIES].inputs_and_key(provider, raw)
@@ -52,7 +50,7 @@ async def post_auth(request: web.Request) -> web.Response:
     fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
     result = await request.app[SERVICE].login(provider, inputs, fresh=fresh, key=key)
     if result.vendor_ms is not None:
-        structlog.contextvars.bind_contextvars(vendor_ms=result.vendor_ms)
+        bind_log_context(vendor_ms=result.vendor_ms)
     return web.Response(body=result.encoded(), content_type=JSON)
 
 

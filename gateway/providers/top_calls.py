@@ -157,6 +157,9 @@ class BindCheckInputs(Inputs):
     # Not sent to the vendor: how long the gateway may poll until bound (capped by bind_wait_max_s).
     wait_s: Annotated[float, Field(gt=0, le=120)] | None = None
 
+    def poll_wait_s(self) -> float | None:
+        return self.wait_s
+
 
 def bind_check_params(inputs: BindCheckInputs, ctx: SendContext) -> dict[str, str]:
     """Bare values (the doc's quoted Java sample is an artefact); `params` as compact JSON; a trace id."""

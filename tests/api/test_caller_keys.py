@@ -3,6 +3,7 @@ per-client rate limits."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from typing import Any
@@ -97,6 +98,8 @@ def test_key_id_is_the_public_prefix_or_a_fingerprint() -> None:
     assert key_id(key) == key[: len("agw_") + 8]
     assert key_id(key) not in key.split("_", 2)[2]
     assert key_id("my-own-long-secret-key") == "sha256:" + sha256_hex("my-own-long-secret-key")[:8]
+    digest = hashlib.sha256(b"my-own-long-secret-key").digest()  # what authenticate already has
+    assert key_id("my-own-long-secret-key", digest) == key_id("my-own-long-secret-key")
 
 
 def test_hash_key_command() -> None:
