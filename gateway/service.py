@@ -86,6 +86,15 @@ class LoginResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A lease a store read took for a vendor call, with what it read beside the (absent) entry."""
+
+    lease: Lease
+    failure: bytes | None
+    ban: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class CacheOptions:
     key_prefix: str = "gw"
     cache_key_secret: str | None = None
@@ -117,6 +126,7 @@ class AuthService:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._flights: dict[str, asyncio.Task[LoginResult]] = {}
+        self._unjoined: set[str] = set()  # flights a store read started for callers not there yet
         self._reads: dict[str, asyncio.Task[CacheEntry | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.local = LocalCache(
@@ -203,7 +213,7 @@ class AuthService:
         deadline = time.monotonic() + provider.settings.deadline_s
         key = key or self.cache_key(provider, inputs)
         # Read even when `fresh`: what is cached now tells a newer answer (another replica's) from it.
-        seen = await self._read(provider, key)
+        seen = await self._read(provider, inputs, key, deadline)
         if fresh:
             self._note_cache(provider, "bypass")
         else:
@@ -276,17 +286,26 @@ class AuthService:
     ) -> LoginResult:
         task = self._flights.get(key)
         if task is None:
-            task = asyncio.ensure_future(call())
-            self._flights[key] = task
-            task.add_done_callback(lambda done: self._end_flight(key, done))
+            task = self._start_flight(key, call)
+        elif key in self._unjoined:
+            self._unjoined.discard(key)  # the caller whose read started it
         else:
             self._metrics.flight_waiters.inc()
         # shield: a caller that disconnects must not cancel the call the others are waiting for
         return await asyncio.shield(task)
 
+    def _start_flight(
+        self, key: str, call: Callable[[], Coroutine[Any, Any, LoginResult]]
+    ) -> asyncio.Task[LoginResult]:
+        task = asyncio.ensure_future(call())
+        self._flights[key] = task
+        task.add_done_callback(lambda done: self._end_flight(key, done))
+        return task
+
     def _end_flight(self, key: str, task: asyncio.Task[LoginResult]) -> None:
         if self._flights.get(key) is task:
             del self._flights[key]
+            self._unjoined.discard(key)
         if not task.cancelled():
             task.exception()  # retrieved here so a flight whose waiters all left is not reported
 
@@ -297,21 +316,25 @@ class AuthService:
         key: str,
         seen: CacheEntry | None,
         deadline: float,
+        claimed: Claim | None = None,
     ) -> LoginResult:
         """One vendor call for this identity across all replicas, or the answer another replica got.
 
         Each try for the lease reads, in the same store round trip, what decides whether to call: the
         cached entry (another replica's answer), this identity's failure record and the provider's
-        quota ban."""
-        lease = Lease(self._store, _lock_key(key), provider.settings.deadline_s + LEASE_EXTRA_S)
-        reads = (key, _failure_key(key), self._upstream.ban_key(provider))
+        quota ban. A lease the store read already took (`claimed`) is the first try."""
+        lease = claimed.lease if claimed else self._lease(provider, key)
+        reads = self._lease_reads(provider, key)
+        attempt = (True, [None, claimed.failure, claimed.ban]) if claimed else None
         interval = WAIT_POLL_FIRST_S
         waited = False
         while True:
-            try:
-                acquired, (current, failure, ban) = await lease.acquire_and_get(reads)
-            except StoreUnavailable:
-                return await self._call_vendor(provider, inputs, key, deadline)  # in-process only
+            if attempt is None:
+                try:
+                    attempt = await lease.acquire_and_get(reads)
+                except StoreUnavailable:
+                    return await self._call_vendor(provider, inputs, key, deadline)  # here only
+            (acquired, (current, failure, ban)), attempt = attempt, None
             async with lease:  # hands the lease back on every way out unless the answer did
                 newer = self._newer_entry(key, current, seen)
                 if newer is not None:
@@ -411,7 +434,9 @@ class AuthService:
             return
         await self.invalidation.publish(key)
 
-    async def _read(self, provider: Provider, key: str) -> CacheEntry | None:
+    async def _read(
+        self, provider: Provider, inputs: Inputs, key: str, deadline: float
+    ) -> CacheEntry | None:
         """The entry from the in-process cache, else from the store — one store read however many
         identical requests arrive together (a burst of cold requests must not become a burst on Redis)."""
         entry = self.local.get(key, self._clock())
@@ -419,18 +444,39 @@ class AuthService:
             return entry
         read = self._reads.get(key)
         if read is None:
-            read = asyncio.ensure_future(self._read_store(provider, key))
+            read = asyncio.ensure_future(self._read_store(provider, inputs, key, deadline))
             self._reads[key] = read
             read.add_done_callback(lambda _: self._reads.pop(key, None))
         return await asyncio.shield(read)
 
-    async def _read_store(self, provider: Provider, key: str) -> CacheEntry | None:
+    async def _read_store(
+        self, provider: Provider, inputs: Inputs, key: str, deadline: float
+    ) -> CacheEntry | None:
+        """The stored entry. When there is none and no call for this identity is under way here, the
+        same round trip takes the lease (with the failure and ban reads), and the vendor call starts
+        at once; the callers find it under way and join it — a cold miss costs one round trip less."""
         now = self._clock()
+        lease = self._lease(provider, key) if key not in self._flights else None
         try:
-            raw = await self._store.get(key)
+            if lease is None:
+                taken, raw = False, await self._store.get(key)
+            else:
+                taken, (raw, failure, ban) = await lease.acquire_and_get(
+                    self._lease_reads(provider, key), only_if_first_missing=True
+                )
         except StoreUnavailable:
             # Redis trouble is not "no session": carry on as a miss, the vendor can still answer.
             self._metrics.store_errors.labels("get").inc()
+            return None
+        if lease is not None and taken:
+            if key in self._flights:  # started while we read; it takes the lease on its own
+                self._spawn(lease.release())
+            else:
+                claim = Claim(lease, failure, ban)
+                self._start_flight(
+                    key, lambda: self._fetch(provider, inputs, key, None, deadline, claim)
+                )
+                self._unjoined.add(key)
             return None
         if raw is None:
             return None
@@ -440,6 +486,14 @@ class AuthService:
             return None
         self.local.put(key, entry, now)
         return entry
+
+    def _lease(self, provider: Provider, key: str) -> Lease:
+        # The lease outlasts the whole vendor call, retries included; it is renewed meanwhile anyway.
+        return Lease(self._store, _lock_key(key), provider.settings.deadline_s + LEASE_EXTRA_S)
+
+    def _lease_reads(self, provider: Provider, key: str) -> tuple[str, str, str]:
+        """What decides whether to call the vendor: the entry, the failure record, the quota ban."""
+        return key, _failure_key(key), self._upstream.ban_key(provider)
 
     # --- failure cooldown -----------------------------------------------------------------------
 

@@ -47,10 +47,13 @@ class Lease:
         taken, _ = await self.acquire_and_get(())
         return taken
 
-    async def acquire_and_get(self, keys: Sequence[str]) -> tuple[bool, list[bytes | None]]:
-        """Try to take the lease and read `keys` after the attempt, in one store round trip."""
+    async def acquire_and_get(
+        self, keys: Sequence[str], *, only_if_first_missing: bool = False
+    ) -> tuple[bool, list[bytes | None]]:
+        """Try to take the lease and read `keys` after the attempt, in one store round trip (see
+        CredentialStore.acquire_lock_and_get for `only_if_first_missing`)."""
         taken, values = await self._store.acquire_lock_and_get(
-            self.key, self.owner, self.lease_s, keys
+            self.key, self.owner, self.lease_s, keys, only_if_first_missing=only_if_first_missing
         )
         if taken:
             self.held = True

@@ -31,12 +31,21 @@ class CredentialStore(Protocol):
         """Take the lock `key` for `owner` if nobody holds it; True when taken."""
 
     async def acquire_lock_and_get(
-        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+        self,
+        lock_key: str,
+        owner: str,
+        lease_s: float,
+        keys: Sequence[str],
+        *,
+        only_if_first_missing: bool = False,
     ) -> tuple[bool, list[bytes | None]]:
         """`acquire_lock`, then `get` of each of `keys`, in one round trip where the backend allows.
 
         The keys are read after the attempt, so a value the lock's last holder wrote before releasing
-        it is always seen. Keys outside the lock's Redis Cluster hash slot cost a round trip more."""
+        it is always seen. Keys outside the lock's Redis Cluster hash slot cost a round trip more.
+        With `only_if_first_missing`, `keys[0]` is read first, and when it holds a value the lock is
+        not tried: the answer is (False, [that value, None, …]) — a read that takes the lease only
+        when there is nothing to read."""
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""

@@ -118,15 +118,28 @@ class ClusterStore(RedisStore):
         await self._cluster.initialize()
 
     async def acquire_lock_and_get(
-        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+        self,
+        lock_key: str,
+        owner: str,
+        lease_s: float,
+        keys: Sequence[str],
+        *,
+        only_if_first_missing: bool = False,
     ) -> tuple[bool, list[bytes | None]]:
         """One script for the keys in the lock's hash slot; a GET each for the others, after it.
 
         A script may only touch keys of one slot; the gateway's per-identity keys share one, a
-        per-provider key (a quota ban) does not."""
+        per-provider key (a quota ban) does not. With `only_if_first_missing`, `keys[0]` must be in
+        the lock's slot."""
         slot = key_slot(lock_key.encode())
         local = [key for key in keys if key_slot(key.encode()) == slot]
-        taken, local_values = await super().acquire_lock_and_get(lock_key, owner, lease_s, local)
+        if only_if_first_missing and keys and local[:1] != [keys[0]]:
+            raise ValueError("only_if_first_missing needs keys[0] in the lock's hash slot")
+        taken, local_values = await super().acquire_lock_and_get(
+            lock_key, owner, lease_s, local, only_if_first_missing=only_if_first_missing
+        )
+        if only_if_first_missing and local_values and local_values[0] is not None:
+            return False, [local_values[0]] + [None] * (len(keys) - 1)
         found = dict(zip(local, local_values, strict=True))
         values = [found[key] if key in found else await self.get(key) for key in keys]
         return taken, values

@@ -85,10 +85,18 @@ class GuardedStore:
         return await self._guard(lambda: self._inner.acquire_lock(key, owner, lease_s))
 
     async def acquire_lock_and_get(
-        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+        self,
+        lock_key: str,
+        owner: str,
+        lease_s: float,
+        keys: Sequence[str],
+        *,
+        only_if_first_missing: bool = False,
     ) -> tuple[bool, list[bytes | None]]:
         return await self._guard(
-            lambda: self._inner.acquire_lock_and_get(lock_key, owner, lease_s, keys)
+            lambda: self._inner.acquire_lock_and_get(
+                lock_key, owner, lease_s, keys, only_if_first_missing=only_if_first_missing
+            )
         )
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:

@@ -108,9 +108,19 @@ class MemoryStore:
         return True
 
     async def acquire_lock_and_get(
-        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+        self,
+        lock_key: str,
+        owner: str,
+        lease_s: float,
+        keys: Sequence[str],
+        *,
+        only_if_first_missing: bool = False,
     ) -> tuple[bool, list[bytes | None]]:
-        """`acquire_lock`, then `get` of each of `keys`."""
+        """`acquire_lock`, then `get` of each of `keys` (see the protocol for `only_if_first_missing`)."""
+        if only_if_first_missing and keys:
+            first = await self.get(keys[0])
+            if first is not None:
+                return False, [first] + [None] * (len(keys) - 1)
         taken = await self.acquire_lock(lock_key, owner, lease_s)
         return taken, [await self.get(key) for key in keys]
 

@@ -59,9 +59,16 @@ end
 return 0
 """
 
-# KEYS[1] = lock key, KEYS[2..n] = keys to read; ARGV[1] = owner, ARGV[2] = lease in milliseconds.
-# Returns {1 when taken else 0, the value of each key read (nil when absent)}.
+# KEYS[1] = lock key, KEYS[2..n] = keys to read; ARGV[1] = owner, ARGV[2] = lease in milliseconds,
+# ARGV[3] = "1" to try the lock only while KEYS[2] is absent. Returns {1 when taken else 0, the value
+# of each key read (nil when absent)} — or {0, KEYS[2]'s value} when it was there and ARGV[3] is "1".
 ACQUIRE_LOCK_AND_GET_LUA: Final = """
+if ARGV[3] == '1' and KEYS[2] then
+    local first = redis.call('GET', KEYS[2])
+    if first then
+        return {0, first}
+    end
+end
 local reply = {redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0}
 for i = 2, #KEYS do
     reply[i] = redis.call('GET', KEYS[i])
@@ -190,17 +197,25 @@ class RedisStore:
         return taken is True  # None when the key already exists
 
     async def acquire_lock_and_get(
-        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+        self,
+        lock_key: str,
+        owner: str,
+        lease_s: float,
+        keys: Sequence[str],
+        *,
+        only_if_first_missing: bool = False,
     ) -> tuple[bool, list[bytes | None]]:
         """`acquire_lock`, then `get` of each of `keys`, in one script (one round trip)."""
         lease_ms = ttl_to_milliseconds(lease_s)
         with unavailable_on_error("EVALSHA (acquire lock and get)"):
             await self._ready()
             reply: list[Any] = await self._acquire_lock_and_get(
-                keys=[lock_key, *keys], args=[owner, lease_ms]
+                keys=[lock_key, *keys], args=[owner, lease_ms, int(only_if_first_missing)]
             )
-        # GET of an absent key is false in Lua (so the table goes on) and nil in the reply.
-        return reply[0] == 1, [cast("bytes | None", value) for value in reply[1:]]
+        # GET of an absent key is false in Lua (so the table goes on) and nil in the reply; the reply
+        # is short only when the first key's value ended the script.
+        values = [cast("bytes | None", value) for value in reply[1:]]
+        return reply[0] == 1, values + [None] * (len(keys) - len(values))
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""

@@ -45,9 +45,17 @@ class SealedStore:
         return await self._inner.acquire_lock(key, owner, lease_s)
 
     async def acquire_lock_and_get(
-        self, lock_key: str, owner: str, lease_s: float, keys: Sequence[str]
+        self,
+        lock_key: str,
+        owner: str,
+        lease_s: float,
+        keys: Sequence[str],
+        *,
+        only_if_first_missing: bool = False,
     ) -> tuple[bool, list[bytes | None]]:
-        taken, values = await self._inner.acquire_lock_and_get(lock_key, owner, lease_s, keys)
+        taken, values = await self._inner.acquire_lock_and_get(
+            lock_key, owner, lease_s, keys, only_if_first_missing=only_if_first_missing
+        )
         return taken, [self._open(key, value) for key, value in zip(keys, values, strict=True)]
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:

@@ -205,32 +205,36 @@ async def test_vendor_clock_skew_is_corrected_from_its_date_header(
     assert abs(body["expires_at"] - (time.time() + 7200)) < 5  # not +3600 more
 
 
-async def test_a_cold_miss_costs_the_store_three_round_trips(
+async def test_store_round_trips_of_a_cold_miss_and_of_another_replicas_hit(
     start_gateway: StartGateway, keys: Keys, vendors: Vendors, redis_url: str, key_prefix: str
 ) -> None:
-    """A miss reads the cache (GET), takes the lease together with the cached entry, cooldown and ban
-    reads (one script), then writes, hands back the lease and announces (one script): three commands
-    reach Redis, whatever runs inside the scripts."""
-    gateway = await start_gateway()
-    await login(gateway, keys, {**INPUTS[WECHAT], "wx_open_id": "warm-up"})  # scripts now loaded
+    """A cold miss sends Redis two commands: one script reads the entry and, finding none, takes the
+    lease and reads the cooldown and ban records; one script writes the answer, hands back the lease
+    and announces it. Another replica then answers the same identity from Redis with one command."""
+    first, second = await start_gateway(), await start_gateway()
+    await login(first, keys, {**INPUTS[WECHAT], "wx_open_id": "warm-up"})  # scripts now loaded
     observer = aioredis.from_url(redis_url)
-    sent: list[str] = []
-    marker = f"{key_prefix}end-of-test"
+    sent: list[list[str]] = []
     try:
         async with observer.monitor() as monitor:
 
             async def record() -> None:
                 async for info in monitor.listen():
                     if info["client_type"] != "lua" and key_prefix in info["command"]:
-                        sent.append(info["command"].split()[0].upper())
+                        sent[-1].append(info["command"].split()[0].upper())
 
             recorder = asyncio.ensure_future(record())
-            status, body = await login(gateway, keys, {**INPUTS[WECHAT], "wx_open_id": "cold"})
-            await observer.get(marker)  # MONITOR reports in order: once this shows, all did
-            await wait_for(lambda: sent[-1:] == ["GET"] and len(sent) >= 4)
+            answers = []
+            for replica in (first, second):
+                sent.append([])
+                answers.append(await login(replica, keys, {**INPUTS[WECHAT], "wx_open_id": "cold"}))
+                # MONITOR reports in order: once this marker GET shows, all before it did.
+                await observer.get(f"{key_prefix}marker-{len(sent)}")
+                await wait_for(lambda: sent[-1][-1:] == ["GET"])
             recorder.cancel()
     finally:
         await observer.aclose()
-    assert (status, body["cached"]) == (200, False)
-    assert sent == ["GET", "EVALSHA", "EVALSHA", "GET"], sent
+    assert [(status, body["cached"]) for status, body in answers] == [(200, False), (200, True)]
+    assert answers[0][1]["token"] == answers[1][1]["token"]
+    assert sent == [["EVALSHA", "EVALSHA", "GET"], ["EVALSHA", "GET"]], sent
     assert vendors.calls(WECHAT) == 2
