@@ -1498,9 +1498,8 @@ def readme_section(out: dict[str, Any]) -> str:
             "",
             f"Redis commands per miss, from `INFO commandstats` around the {busiest['connections']}-"
             "connection run (the machine's Redis may serve others too: an upper bound; the commands "
-            "a script runs are counted under their own names as well, so the round trips are the "
-            "`get` and `evalsha` the gateway sends — three per cold miss, pinned by "
-            "`tests/api/test_caching.py`): "
+            "a script runs are counted under their own names as well: the round trips are the "
+            "`evalsha` calls, two per cold miss, pinned by `tests/api/test_caching.py`): "
             + ", ".join(
                 f"{name} {count:.2f}"
                 for name, count in busiest["redis_commands_per_req"].items()
