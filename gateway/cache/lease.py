@@ -42,11 +42,6 @@ class Lease:
         self._timer: asyncio.TimerHandle | None = None
         self._renewal: asyncio.Task[None] | None = None
 
-    async def acquire(self) -> bool:
-        """True when taken; False when another owner holds it; StoreUnavailable passes through."""
-        taken, _ = await self.acquire_and_get(())
-        return taken
-
     async def acquire_and_get(
         self, keys: Sequence[str], *, only_if_first_missing: bool = False
     ) -> tuple[bool, list[bytes | None]]:
