@@ -8,6 +8,9 @@ copied under another identity's key does not open.
 Sealed layout: b"\\x01" | len(kid) (1 byte) | kid | nonce (12 bytes) | ciphertext+tag. A value that is
 not in this layout, names an unknown key id or fails authentication reads as absent: the gateway then
 asks the vendor again, and never serves a value it cannot prove it wrote.
+
+`cryptography` is imported only once keys are configured: it is ~7 MB of a gateway's ~76 MB resident
+set, paid for nothing by a deployment without encryption at rest.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import binascii
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = b"\x01"
 NONCE_BYTES = 12
@@ -37,6 +41,10 @@ class EncryptionKey:
 
 def parse_encryption_keys(entries: Sequence[str]) -> list[EncryptionKey]:
     """`["<kid>:<base64 32-byte key>", …]` → keys; the message names the entry by position, never its key."""
+    if not entries:
+        return []
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # see the module docstring
+
     keys: list[EncryptionKey] = []
     for position, entry in enumerate(entries):
         kid, sep, encoded = entry.partition(":")
@@ -82,6 +90,8 @@ def open_sealed(keys: Sequence[EncryptionKey], store_key: str, sealed: bytes) ->
     if key is None:
         return None
     nonce, ciphertext = sealed[kid_end : kid_end + NONCE_BYTES], sealed[kid_end + NONCE_BYTES :]
+    from cryptography.exceptions import InvalidTag  # loaded already: keys exist
+
     try:
         return key.aead.decrypt(nonce, ciphertext, store_key.encode())
     except (InvalidTag, ValueError):

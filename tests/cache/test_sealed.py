@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +82,23 @@ def test_duplicate_key_ids_are_refused() -> None:
     """Two keys with one id would make opening ambiguous."""
     with pytest.raises(EncryptionKeyError, match="listed twice"):
         parse_encryption_keys([new_key("a"), new_key("a")])
+
+
+def test_the_aes_library_is_loaded_only_once_keys_are_configured() -> None:
+    """A gateway without encryption at rest does not carry cryptography's AEAD bindings (~7 MB of
+    resident memory); parsing the first key loads them."""
+    probe = (
+        "import sys, base64, os\n"
+        "import gateway.__main__, gateway.app\n"
+        "from gateway.encryption import parse_encryption_keys\n"
+        "loaded = lambda: any(m.startswith('cryptography.hazmat') for m in sys.modules)\n"
+        "print(loaded())\n"
+        "parse_encryption_keys([])\n"
+        "print(loaded())\n"
+        "parse_encryption_keys(['k1:' + base64.b64encode(os.urandom(32)).decode()])\n"
+        "print(loaded())\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert answer.stdout.split() == ["False", "False", "True"]
