@@ -469,7 +469,9 @@ class AuthService:
             self._metrics.store_errors.labels("get").inc()
             return None
         if lease is not None and taken:
-            if key in self._flights:  # started while we read; it takes the lease on its own
+            if key in self._flights:
+                # Defensive: every caller of this key waits on this read before it can start a call,
+                # so none should have started; if one did, it takes the lease on its own.
                 self._spawn(lease.release())
             else:
                 claim = Claim(lease, failure, ban)
