@@ -10,8 +10,12 @@ pooled aiohttp client session, and the vendor's answer comes back as is. No sign
 auth: what any extra HTTP hop in Python costs on this machine, the floor under the gateway's miss
 overhead.
 
+(r) the same proxy with `--redis-url` and `--key`: one redis-py GET before each forward. A gateway that
+shares its cache and its single flight across replicas must ask Redis before it may call the vendor, so
+this is the least such a gateway adds to a miss: one hop plus one round trip, nothing else.
+
     python -m tests.benchmarks.baseline_app --port P --redis-url URL --key KEY
-    python -m tests.benchmarks.baseline_app --port P --forward URL
+    python -m tests.benchmarks.baseline_app --port P --forward URL [--redis-url URL --key KEY]
 """
 
 from __future__ import annotations
@@ -52,12 +56,17 @@ def create_baseline_app(redis_url: str, key: str) -> web.Application:
     return app
 
 
-def create_forwarding_app(upstream_url: str) -> web.Application:
+def create_forwarding_app(
+    upstream_url: str, redis_url: str | None = None, key: str | None = None
+) -> web.Application:
     app = web.Application()
     sessions: list[aiohttp.ClientSession] = []
+    client: aioredis.Redis | None = aioredis.from_url(redis_url) if redis_url else None
 
     async def forward(request: web.Request) -> web.Response:
         body = await request.read()
+        if client is not None:
+            await client.get(key or "")
         async with sessions[0].post(
             upstream_url, data=body, headers={"Content-Type": JSON}
         ) as answer:
@@ -73,6 +82,8 @@ def create_forwarding_app(upstream_url: str) -> web.Application:
         sessions.append(aiohttp.ClientSession(connector=connector, trust_env=False))
         yield
         await sessions[0].close()
+        if client is not None:
+            await client.aclose()
 
     app.router.add_post("/{path:.*}", forward)
     app.router.add_get("/healthz", healthz)
@@ -84,9 +95,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis-url", help="(a): the Redis to GET from")
-    parser.add_argument("--key", help="(a): the Redis key every request GETs")
-    parser.add_argument("--forward", help="(p): the vendor URL every POST is forwarded to")
+    parser.add_argument("--redis-url", help="(a), (r): the Redis to GET from")
+    parser.add_argument("--key", help="(a), (r): the Redis key every request GETs")
+    parser.add_argument("--forward", help="(p), (r): the vendor URL every POST is forwarded to")
     args = parser.parse_args()
     if args.forward is None and (args.redis_url is None or args.key is None):
         parser.error("give --redis-url and --key for (a), or --forward for (p)")
@@ -96,7 +107,7 @@ def main() -> int:
     print(f"baseline: uvloop, orjson, hiredis={HIREDIS_AVAILABLE}", file=sys.stderr, flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = (
-        create_forwarding_app(args.forward)
+        create_forwarding_app(args.forward, args.redis_url, args.key)
         if args.forward
         else create_baseline_app(args.redis_url, args.key)
     )

@@ -122,6 +122,11 @@ SATURATED_CPU_PCT = 90.0
 RSS_LIMIT_MB = 80.0
 RSS_GROWTH_TOLERANCE_MB = 1.0  # "no growth": under 1 MB between the first and last 20 s
 MISS_OVERHEAD_LIMIT_MS = 1.0
+# The miss path's references beside (v): what the least a gateway could be adds on this machine.
+FLOORS = {
+    "p": "bare forwarding proxy to the sandbox (baseline)",
+    "r": "forwarding proxy + one Redis GET (baseline)",
+}
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -709,20 +714,20 @@ class Bench:
 
     def misses(self, sandbox: Server) -> dict[str, Any]:
         """(v) pre-signed requests straight to the sandbox, (p) the same through a bare forwarding
-        proxy, (c) new identities through the gateway — in that order at each connection count."""
+        proxy, (r) through that proxy with one Redis GET before each forward, (c) new identities
+        through the gateway — in that order at each connection count."""
         a = self.args
         config = self.gateway_config("gateway-miss", sandbox, f"{self.prefix}-miss")
         gateway = self.start_gateway("gateway-miss", config)
-        port = free_port()
-        proxy = self.start(
-            "forwarding-proxy",
-            [
-                *(sys.executable, "-m", "tests.benchmarks.baseline_app", "--port", str(port)),
-                *("--forward", sandbox.url + TENCENT_PATH),
-            ],
-            port,
+        proxy = self.start_proxy("forwarding-proxy", sandbox)
+        proxy_redis = self.start_proxy(
+            "forwarding-proxy-redis",
+            sandbox,
+            "--redis-url",
+            self.redis_url,
+            "--key",
+            f"{self.prefix}-floor:absent",
         )
-        proxy.wait_ready("/healthz", lambda body: b"ok" in body)
         self.run_load(self.miss_load(gateway, a.miss_connections, a.warmup, "warm")).result()
         idle_before, idle_started = gateway.cpu(), time.monotonic()
         time.sleep(3.0)  # what the process burns with no requests (spread over few misses at c1)
@@ -741,6 +746,7 @@ class Bench:
             for scenario, server, target in (
                 ("v", sandbox, "sandbox directly"),
                 ("p", proxy, "bare forwarding proxy"),
+                ("r", proxy_redis, "forwarding proxy + one Redis GET"),
             ):
                 bodies = self.presign(config, count, f"{self.run_id}-{scenario}{connections}")
                 direct = Load(
@@ -762,7 +768,8 @@ class Bench:
             result = self.measure(load, gateway, others=(sandbox,), sandbox=sandbox)
             result.update(scenario="c", target="gateway, new identity per request")
             direct_p50, proxy_p50 = measured["v"]["p50_ms"], measured["p"]["p50_ms"]
-            measured["p"]["overhead_vs_direct_ms"] = proxy_p50 - direct_p50
+            for floor in ("p", "r"):
+                measured[floor]["overhead_vs_direct_ms"] = measured[floor]["p50_ms"] - direct_p50
             result["overhead_ms"] = result["p50_ms"] - a.miss_latency * 1000
             result["overhead_vs_direct_ms"] = result["p50_ms"] - direct_p50
             result["overhead_vs_proxy_ms"] = result["p50_ms"] - proxy_p50
@@ -770,7 +777,8 @@ class Bench:
             print(
                 f"  misses, {connections} conn: {brief(result)}; p50 − direct p50 = "
                 f"{result['overhead_vs_direct_ms']:.2f} ms (bare proxy "
-                f"{measured['p']['overhead_vs_direct_ms']:.2f} ms)",
+                f"{measured['p']['overhead_vs_direct_ms']:.2f} ms, with one Redis GET "
+                f"{measured['r']['overhead_vs_direct_ms']:.2f} ms)",
                 flush=True,
             )
         peak = gateway.hwm_mb()
@@ -781,6 +789,7 @@ class Bench:
                 lambda d: self.miss_load(gateway, a.miss_connections, d, "miss-profile"),
             )
         self.stop(proxy)
+        self.stop(proxy_redis)
         self.stop(gateway)
         return {
             "runs": runs,
@@ -789,6 +798,20 @@ class Bench:
             "idle_cpu_pct": idle_cpu_pct,
             "wake_cost": wake,
         }
+
+    def start_proxy(self, name: str, sandbox: Server, *extra: str) -> Server:
+        """`baseline_app.py --forward` to the sandbox's Tencent endpoint ((p), or (r) with Redis)."""
+        port = free_port()
+        proxy = self.start(
+            name,
+            [
+                *(sys.executable, "-m", "tests.benchmarks.baseline_app", "--port", str(port)),
+                *("--forward", sandbox.url + TENCENT_PATH, *extra),
+            ],
+            port,
+        )
+        proxy.wait_ready("/healthz", lambda body: b"ok" in body)
+        return proxy
 
     def presign(self, config: Path, count: int, tag: str) -> Path:
         """Valid signed Tencent requests (fresh nonce and timestamp each), by the gateway's own code."""
@@ -1159,10 +1182,10 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
         conns = run["connections"]
         if run["scenario"] == "v":
             row(f"v{conns}", "vendor sandbox directly (reference)", [run], None)
-        elif run["scenario"] == "p":
+        elif run["scenario"] in FLOORS:
             row(
-                f"p{conns}",
-                "bare forwarding proxy to the sandbox (baseline)",
+                f"{run['scenario']}{conns}",
+                FLOORS[run["scenario"]],
                 [run],
                 run.get("server_hwm_mb"),
                 overhead_vs_direct_ms=run.get("overhead_vs_direct_ms"),
@@ -1241,12 +1264,13 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
             + ")",
             b_row["p99_ms"] <= a_row["p99_ms"],
         )
-    proxies = {r["connections"]: r for r in rows if r["scenario"].startswith("p")}
+    floors = {(r["scenario"][0], r["connections"]): r for r in rows if r["scenario"][0] in FLOORS}
     for r in rows:
         if r["scenario"].startswith("c"):
             # The vendor's latency is what it takes to answer a client: (v), its own work and timer
             # slack included; p50 minus the configured sleep alone is given too.
-            proxy = proxies.get(r["connections"])
+            proxy = floors.get(("p", r["connections"]))
+            with_redis = floors.get(("r", r["connections"]))
             floor = (
                 ""
                 if proxy is None
@@ -1254,6 +1278,12 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
                 f"over (v) on its own, so the gateway's own share is "
                 f"{r['overhead_vs_proxy_ms']:.2f} ms"
             )
+            if with_redis is not None:
+                floor += (
+                    f"; the proxy with one Redis GET before each forward (r), the least a gateway "
+                    f"that must consult Redis before calling the vendor does, adds "
+                    f"{with_redis['overhead_vs_direct_ms']:.2f} ms"
+                )
             target(
                 f"miss overhead (c) ≤ 1 ms median over the vendor's latency (v), "
                 f"{r['connections']} connection(s)",
@@ -1495,9 +1525,12 @@ def readme_section(out: dict[str, Any]) -> str:
         "fresh nonces) straight to the sandbox: the vendor's latency as a client sees it, timer "
         "slack and the sandbox's own work included. **(p)** sends the same through "
         "`baseline_app.py --forward`, a bare aiohttp forwarding proxy (pooled client session, no "
-        "signing, Redis or auth): what one extra Python HTTP hop costs here. Overhead = p50 of (c) "
+        "signing, Redis or auth): what one extra Python HTTP hop costs here. **(r)** is that proxy "
+        "with one redis-py `GET` before each forward: the least a gateway adds when, like this one, "
+        "it must ask Redis (cache, cross-replica single flight) before it may call the vendor. "
+        "Overhead = p50 of (c) "
         f"− p50 of (v) (also given: − the configured {vendor_ms:g} ms, and − p50 of (p)). "
-        "(v), (p) and (c) run one after the other at each connection count.",
+        "(v), (p), (r) and (c) run one after the other at each connection count.",
         f"- **(d)** {method['burst_requests']} identical cold requests at once, one connection each "
         "(`loadgen.py burst`), spread over two gateway processes sharing Redis; vendor latency "
         f"{method['burst_vendor_latency_s']:g} s; vendor calls counted by the sandbox "
