@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import gc
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
@@ -17,11 +19,13 @@ import orjson
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import mark_process_dead
 from pydantic import ValidationError
 
 from gateway.api.keys import LIFECYCLE, METRICS
 from gateway.app import create_app
 from gateway.logging import configure_logging, secret_values
+from gateway.metrics import share_between_processes
 from gateway.providers.registry import bind_providers
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.upstream import new_send_context
@@ -94,8 +98,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_workers(settings: Settings) -> int:
     """`--workers N`: N forked processes, each a whole gateway on the same port (SO_REUSEPORT lets the
     kernel spread connections). The parent only forwards SIGTERM/SIGINT and reports the children's
-    exit. Each worker has its own in-process cache; they share Redis like any replicas."""
-    children: list[int] = []
+    exit. Each worker has its own in-process cache; they share Redis like any replicas, and share their
+    metrics through files in a directory the parent makes and removes, so /metrics answers for all."""
+    metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    share_between_processes(metrics_dir)
+    children: set[int] = set()
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:  # the child: no event loop exists yet, so forking here is safe
@@ -105,7 +112,7 @@ def _serve_workers(settings: Settings) -> int:
             except BaseException:
                 code = 1
             os._exit(code)
-        children.append(pid)
+        children.add(pid)
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
@@ -114,8 +121,16 @@ def _serve_workers(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
-    return 0 if all(code == 0 for code in codes) else 1
+    failed = False
+    try:
+        while children:
+            pid, status = os.wait()
+            children.discard(pid)
+            mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]  # its gauges leave "live*"
+            failed = failed or os.waitstatus_to_exitcode(status) != 0
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 1 if failed else 0
 
 
 async def _serve_dev(host: str, port: int) -> None:
@@ -164,7 +179,7 @@ async def _start_metrics_port(app: web.Application, settings: Settings) -> web.A
     if settings.metrics_port is None:
         return None
     metrics_app = web.Application()
-    registry = app[METRICS].registry
+    registry = app[METRICS].exposed
 
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(registry))
@@ -174,7 +189,6 @@ async def _start_metrics_port(app: web.Application, settings: Settings) -> web.A
     metrics_app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(metrics_app, access_log=None)
     await runner.setup()
-    # With --workers each process serves its own registry here: a scrape sees the worker that answered.
     await web.TCPSite(
         runner, settings.host, settings.metrics_port, reuse_port=settings.workers > 1
     ).start()

@@ -1,7 +1,14 @@
-"""Prometheus metrics: `gateway_` prefix, base units, bounded labels (provider, outcome, never an identity)."""
+"""Prometheus metrics: `gateway_` prefix, base units, bounded labels (provider, outcome, never an identity).
+
+One process keeps its values in memory. `serve --workers N` calls `share_between_processes` before it
+forks: every worker then writes its values to files in one directory (prometheus_client's multiprocess
+mode), and /metrics on any worker answers for all of them — counters and histograms summed, each gauge
+combined as its `multiprocess_mode` says. Single-process serving never pays for the files.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import (
@@ -11,7 +18,9 @@ from prometheus_client import (
     Histogram,
     Info,
     disable_created_metrics,
+    values,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway import __version__
 
@@ -19,6 +28,21 @@ from gateway import __version__
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch, read here too
+
+
+def share_between_processes(directory: str) -> None:
+    """From now on, metrics made in this process and its forks keep their values in `directory`.
+
+    prometheus_client picks its value class when it is first imported, from the environment; setting
+    both here lets the parent choose after parsing its arguments, before it forks the workers."""
+    os.environ[MULTIPROCESS_DIR_ENV] = directory
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+def _shared_values_dir() -> str | None:
+    directory = os.environ.get(MULTIPROCESS_DIR_ENV)
+    return directory if directory and values.ValueClass is not values.MutexValue else None
 
 
 class Metrics:
@@ -26,6 +50,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.exposed = self.registry  # what /metrics renders: this process, or every worker
         self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._cache_children: dict[tuple[str, str], Any] = {}
         r = self.registry
@@ -107,17 +132,21 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        # Across workers (multiprocess mode only) a gauge shows the worst live worker: any open
+        # breaker, any ban, any worker that cannot reach the store.
         self.breaker_state = Gauge(
             "gateway_breaker_state",
             "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.",
             ["provider"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.quota_ban_active = Gauge(
             "gateway_quota_ban_active",
             "1 while the vendor has this provider's app key call-limited (TOP code 7 and kin).",
             ["provider"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.outbound_rejections = Counter(
             "gateway_outbound_limited",
@@ -125,11 +154,20 @@ class Metrics:
             ["provider"],
             registry=r,
         )
-        Info("gateway_build", "Version of the running gateway.", registry=r).info(
-            {"version": __version__}
-        )
         self.store_up = Gauge(
-            "gateway_store_up", "1 when the credential store answered its last check.", registry=r
+            "gateway_store_up",
+            "1 when the credential store answered its last check.",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        shared = _shared_values_dir()
+        if shared is not None:
+            self.exposed = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(self.exposed, path=shared)  # type: ignore[no-untyped-call]
+        # An Info has no value to share: every worker states the same version, so it goes straight
+        # into whichever registry /metrics renders.
+        Info("gateway_build", "Version of the running gateway.", registry=self.exposed).info(
+            {"version": __version__}
         )
 
     # labels() takes a lock and builds a key on every call; the hit path calls these per request, so

@@ -1,13 +1,15 @@
-"""Running it: SIGTERM drains (unready, in-flight finishes, exit 0), several workers share a port, a
-separate metrics port, readiness policy, and the canonical log line."""
+"""Running it: SIGTERM drains (unready, in-flight finishes, exit 0), several workers share a port and
+their metrics, a separate metrics port, readiness policy, and the canonical log line."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import orjson
 import pytest
 import structlog
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.logging import RedactValues, configure_logging
 from tests.api.conftest import (
@@ -28,6 +31,7 @@ from tests.api.conftest import (
     provider_config,
     sha256_hex,
 )
+from tests.deploy import find_executable, missing_tool
 
 pytestmark = pytest.mark.redis
 
@@ -50,7 +54,9 @@ def write_config(
     return path
 
 
-def serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def serve(
+    config: Path, port: int, log: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -65,6 +71,7 @@ def serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[b
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -115,17 +122,23 @@ async def test_sigterm_drains_then_exits_zero(
     assert code == 0, (tmp_path / "gw.log").read_text()
 
 
-async def test_two_workers_share_the_port_and_a_metrics_port(
+async def test_two_workers_share_the_port_and_their_metrics(
     tmp_path: Path, vendors: Vendors, keys: Keys, redis_url: str, key_prefix: str
 ) -> None:
-    """--workers 2 serves from two processes on one port; /metrics also answers on metrics_port; both
-    exit 0 on SIGTERM."""
+    """--workers 2 serves from two processes on one port; /metrics, on the service port and on
+    metrics_port, from whichever worker answers, counts the requests of both (and passes promtool);
+    both exit 0 on SIGTERM and the parent removes the metrics files it shared."""
     port, metrics_port = closed_port(), closed_port()
     config = write_config(
         tmp_path, vendors, keys, redis_url, key_prefix, drain_delay_s=0, metrics_port=metrics_port
     )
-    process = serve(config, port, tmp_path / "gw.log", "--workers", "2")
+    scratch = tmp_path / "tmp"  # where the parent makes the workers' metrics directory
+    scratch.mkdir()
+    process = serve(
+        config, port, tmp_path / "gw.log", "--workers", "2", env={"TMPDIR": str(scratch)}
+    )
     try:
+        # A new connection per request: SO_REUSEPORT spreads connections, not requests.
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(force_close=True)
         ) as session:
@@ -140,14 +153,52 @@ async def test_two_workers_share_the_port_and_a_metrics_port(
                 ) as response:
                     statuses.append(response.status)
             assert statuses == [200] * 40
+            kinds = Counter(p.name.rsplit("_", 1)[0] for p in next(scratch.iterdir()).iterdir())
+            # one file per kind of value and worker: both workers write where /metrics reads
+            assert kinds == {"counter": 2, "gauge_livemax": 2, "gauge_livemin": 2, "histogram": 2}
             await wait_ready(session, f"http://127.0.0.1:{metrics_port}/metrics")
-            async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as metrics:
-                assert "gateway_build_info" in await metrics.text()
+            for url in [base + "/metrics"] * 4 + [f"http://127.0.0.1:{metrics_port}/metrics"] * 4:
+                async with session.get(url) as response:
+                    text = await response.text()
+                assert samples(text, "gateway_requests_total") == {
+                    (("outcome", "ok"), ("provider", WECHAT), ("status_class", "2xx")): 40.0
+                }
+                lookups = samples(text, "gateway_cache_lookups_total")
+                assert sum(lookups.values()) == 40.0
+                assert samples(text, "gateway_store_up") == {(): 1.0}
+                assert list(samples(text, "gateway_build_info").values()) == [1.0]
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [promtool(), "check", "metrics"],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stdout + result.stderr) == (0, "")
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
     assert code == 0, (tmp_path / "gw.log").read_text()
     assert vendors.calls(WECHAT) <= 8  # 4 identities, at most once per worker
+    assert list(scratch.iterdir()) == []
+
+
+def samples(exposition: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Each sample called `name` in a Prometheus text exposition, by its sorted labels."""
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def promtool() -> str:
+    found = find_executable("promtool")
+    if found is None:
+        missing_tool("promtool", "apt-get install prometheus")
+    return found
 
 
 async def test_readiness_can_require_the_store_with_a_grace_period(
