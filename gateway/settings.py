@@ -208,6 +208,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        # With --workers both sites bind with SO_REUSEPORT, so one port would not fail: the kernel
+        # would hand half the logins to the metrics site, which answers them 404.
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError(f"metrics_port must differ from port (both are {self.port})")
+        return self
+
+    @model_validator(mode="after")
     def _clients_name_known_providers(self) -> Settings:
         for client_name, client in self.clients.items():
             for provider in client.providers:

@@ -95,6 +95,14 @@ def test_a_bad_file_names_the_key_at_fault(
     assert "inline-secret" not in str(caught.value)
 
 
+def test_metrics_port_must_not_be_the_service_port(tmp_path: Path) -> None:
+    """One port for both would split logins between the two sites under --workers (SO_REUSEPORT)."""
+    path = write_config(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match="metrics_port must differ from port"):
+        load_settings(path, port=9100, metrics_port=9100)
+    assert load_settings(path, port=9100, metrics_port=9101).metrics_port == 9101
+
+
 def test_unreadable_or_empty_secret_file(tmp_path: Path) -> None:
     """A missing or empty app_secret_file is named at start-up, not at the first login."""
     path = write_config(tmp_path, GOOD)
