@@ -127,7 +127,10 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(CurrentStdout()),  # type: ignore[arg-type]
+        # One write() per line, newline included: print() writes the two apart, and with unbuffered
+        # stdout (the image sets PYTHONUNBUFFERED) the workers of `serve --workers` then interleave
+        # their lines. One short write to a pipe is atomic.
+        logger_factory=structlog.WriteLoggerFactory(CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(

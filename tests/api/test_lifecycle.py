@@ -4,6 +4,7 @@ their metrics, a separate metrics port, readiness policy, and the canonical log 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -276,6 +277,31 @@ async def test_canonical_log_line_has_the_request_story(
     assert line["vendor_ms"] > 0 and line["duration_ms"] >= line["vendor_ms"]
     text = orjson.dumps(lines).decode()
     assert token not in text and INPUTS[WECHAT]["wx_open_id"] not in text
+
+
+def test_each_log_line_is_one_write_with_its_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line and its newline leave in one write(): with unbuffered stdout, processes that share it
+    (the workers of `serve --workers`) cannot splice their lines into each other's."""
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    configure_logging("info", json=True)
+    try:
+        structlog.get_logger("gateway").info("draining", delay_s=2.0)
+        logging.getLogger("gateway.stdlib").warning("from the standard library")
+    finally:
+        structlog.reset_defaults()
+    assert len(writes) == 2 and all(w.endswith("\n") and w.count("\n") == 1 for w in writes)
+    assert orjson.loads(writes[0])["event"] == "draining"
+    assert writes[1] == "from the standard library\n"
 
 
 def test_secret_values_are_redacted_anywhere_in_a_log_line() -> None:
