@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 from urllib.parse import parse_qsl
 
 import orjson
@@ -95,42 +96,75 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
 def _serve_workers(settings: Settings) -> int:
     """`--workers N`: N forked processes, each a whole gateway on the same port (SO_REUSEPORT lets the
-    kernel spread connections). The parent only forwards SIGTERM/SIGINT and reports the children's
-    exit. Each worker has its own in-process cache; they share Redis like any replicas, and share their
-    metrics through files in a directory the parent makes and removes, so /metrics answers for all."""
+    kernel spread connections). Each worker has its own in-process cache; they share Redis like any
+    replicas, and their metrics through files in a directory the parent makes and removes, so /metrics
+    answers for all. The parent forwards SIGTERM/SIGINT; when a worker ends without being told to, it
+    stops the others and exits 1, so the pod restarts whole instead of serving on fewer workers."""
+    log = structlog.get_logger("gateway")
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
-    share_between_processes(metrics_dir)
     children: set[int] = set()
-    for _ in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:  # the child: no event loop exists yet, so forking here is safe
-            code = 0
-            try:
-                asyncio.run(_run_until_stopped(create_app(settings), settings))
-            except BaseException:
-                code = 1
-            os._exit(code)
-        children.add(pid)
+    stopping = False
 
-    def forward(signum: int, _frame: object) -> None:
+    def stop_all(signum: int, _frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     failed = False
     try:
+        share_between_processes(metrics_dir)
+        # A stop signal that comes while the workers start waits for the handler, which then reaches
+        # every worker started: none is left running without a parent, and the directory goes.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, stop_all)
+        try:
+            for _ in range(settings.workers):
+                pid = os.fork()
+                if pid == 0:
+                    _run_worker(settings)
+                children.add(pid)
+        except OSError as error:
+            log.error("worker_start_failed", error=str(error))
+            failed = True
+            stop_all(signal.SIGTERM)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         while children:
             pid, status = os.wait()
             children.discard(pid)
             mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]  # its gauges leave "live*"
-            failed = failed or os.waitstatus_to_exitcode(status) != 0
+            code = os.waitstatus_to_exitcode(status)
+            if not stopping:
+                log.error("worker_exited", pid=pid, exit_code=code, action="stopping the others")
+                failed = True
+                stop_all(signal.SIGTERM)
+            failed = failed or code != 0
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _run_worker(settings: Settings) -> NoReturn:
+    """A forked worker: the parent's stop handler and signal mask are not its own; no event loop exists
+    yet, so forking before this was safe."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)  # until the event loop installs its own
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    code = 0
+    try:
+        asyncio.run(_run_until_stopped(create_app(settings), settings))
+    except BaseException:
+        structlog.get_logger("gateway").exception("worker_failed")
+        code = 1
+    os._exit(code)
 
 
 async def _serve_dev(host: str, port: int) -> None:

@@ -28,21 +28,21 @@ from gateway import __version__
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch, read here too
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's file values go
+
+# prometheus_client picks file-backed values at import when PROMETHEUS_MULTIPROC_DIR is set. The gateway
+# decides for itself: in memory unless `serve --workers` shares them, so a variable left in the
+# environment can neither merge stale files into /metrics nor stop start-up on a missing directory.
+values.ValueClass = values.MutexValue
+_shared_dir: str | None = None
 
 
 def share_between_processes(directory: str) -> None:
-    """From now on, metrics made in this process and its forks keep their values in `directory`.
-
-    prometheus_client picks its value class when it is first imported, from the environment; setting
-    both here lets the parent choose after parsing its arguments, before it forks the workers."""
-    os.environ[MULTIPROCESS_DIR_ENV] = directory
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-
-
-def _shared_values_dir() -> str | None:
-    directory = os.environ.get(MULTIPROCESS_DIR_ENV)
-    return directory if directory and values.ValueClass is not values.MutexValue else None
+    """From now on, metrics made in this process and its forks keep their values in `directory`."""
+    global _shared_dir
+    os.environ[MULTIPROCESS_DIR_ENV] = directory  # read by each file-backed value as it is made
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    _shared_dir = directory
 
 
 class Metrics:
@@ -160,10 +160,9 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
-        shared = _shared_values_dir()
-        if shared is not None:
-            self.exposed = CollectorRegistry(auto_describe=True)
-            MultiProcessCollector(self.exposed, path=shared)  # type: ignore[no-untyped-call]
+        if _shared_dir is not None:
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=_shared_dir)  # type: ignore[no-untyped-call]
         # An Info has no value to share: every worker states the same version, so it goes straight
         # into whichever registry /metrics renders.
         Info("gateway_build", "Version of the running gateway.", registry=self.exposed).info(

@@ -129,6 +129,7 @@ async def test_two_workers_share_the_port_and_their_metrics(
     """--workers 2 serves from two processes on one port; /metrics, on the service port and on
     metrics_port, from whichever worker answers, counts the requests of both (and passes promtool);
     both exit 0 on SIGTERM and the parent removes the metrics files it shared."""
+    checker = promtool()  # a missing promtool skips the test before it starts anything
     port, metrics_port = closed_port(), closed_port()
     while metrics_port == port:  # a released port can come back at once
         metrics_port = closed_port()
@@ -180,7 +181,7 @@ async def test_two_workers_share_the_port_and_their_metrics(
                 assert list(samples(text, "gateway_build_info").values()) == [1.0]
         result = await asyncio.to_thread(
             subprocess.run,
-            [promtool(), "check", "metrics"],
+            [checker, "check", "metrics"],
             input=text,
             capture_output=True,
             text=True,
@@ -193,6 +194,65 @@ async def test_two_workers_share_the_port_and_their_metrics(
     assert code == 0, (tmp_path / "gw.log").read_text()
     assert vendors.calls(WECHAT) <= 8  # 4 identities, at most once per worker
     assert list(scratch.iterdir()) == []
+
+
+async def test_a_worker_that_dies_stops_the_others(
+    tmp_path: Path, vendors: Vendors, keys: Keys, redis_url: str, key_prefix: str
+) -> None:
+    """A worker killed from outside: the parent says so, stops the other worker, removes the metrics
+    directory and exits 1, so the pod restarts whole rather than serving on fewer workers."""
+    port = closed_port()
+    config = write_config(tmp_path, vendors, keys, redis_url, key_prefix, drain_delay_s=0)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    log = tmp_path / "gw.log"
+    process = serve(config, port, log, "--workers", "2", env={"TMPDIR": str(scratch)})
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, f"http://127.0.0.1:{port}/healthz")
+        workers = child_pids(process.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        code = await asyncio.to_thread(process.wait, 30)  # it reaps both workers before it exits
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 1
+    [exited] = [
+        orjson.loads(line) for line in log.read_text().splitlines() if "worker_exited" in line
+    ]
+    assert (exited["pid"], exited["exit_code"]) == (workers[0], -signal.SIGKILL)
+    assert list(scratch.iterdir()) == []
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_an_inherited_multiproc_dir_does_not_change_one_process(tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR left in the environment (even naming no directory) does not move a
+    single process's metrics into files: only `serve --workers` shares them."""
+    script = (
+        "from prometheus_client import generate_latest\n"
+        "from gateway.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.note_cache('p', 'hit')\n"
+        "print(generate_latest(m.exposed).decode())\n"
+    )
+    for directory in (tmp_path, tmp_path / "absent"):
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert samples(result.stdout, "gateway_cache_lookups_total") == {
+            (("provider", "p"), ("result", "hit")): 1.0
+        }
+    assert list(tmp_path.iterdir()) == []
 
 
 def value_files(scratch: Path) -> Counter[str]:
