@@ -57,7 +57,7 @@ def create_baseline_app(redis_url: str, key: str) -> web.Application:
 
 
 def create_forwarding_app(
-    upstream_url: str, redis_url: str | None = None, key: str | None = None
+    upstream_url: str, redis_url: str | None = None, key: str = ""
 ) -> web.Application:
     app = web.Application()
     sessions: list[aiohttp.ClientSession] = []
@@ -66,7 +66,7 @@ def create_forwarding_app(
     async def forward(request: web.Request) -> web.Response:
         body = await request.read()
         if client is not None:
-            await client.get(key or "")
+            await client.get(key)
         async with sessions[0].post(
             upstream_url, data=body, headers={"Content-Type": JSON}
         ) as answer:
@@ -99,15 +99,17 @@ def main() -> int:
     parser.add_argument("--key", help="(a), (r): the Redis key every request GETs")
     parser.add_argument("--forward", help="(p), (r): the vendor URL every POST is forwarded to")
     args = parser.parse_args()
-    if args.forward is None and (args.redis_url is None or args.key is None):
-        parser.error("give --redis-url and --key for (a), or --forward for (p)")
+    if (args.redis_url is None) != (args.key is None):
+        parser.error("--redis-url and --key go together")
+    if args.forward is None and args.redis_url is None:
+        parser.error("give --redis-url and --key for (a), --forward for (p), or all three for (r)")
     import uvloop
     from redis.utils import HIREDIS_AVAILABLE
 
     print(f"baseline: uvloop, orjson, hiredis={HIREDIS_AVAILABLE}", file=sys.stderr, flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = (
-        create_forwarding_app(args.forward, args.redis_url, args.key)
+        create_forwarding_app(args.forward, args.redis_url, args.key or "")
         if args.forward
         else create_baseline_app(args.redis_url, args.key)
     )

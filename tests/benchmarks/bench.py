@@ -729,6 +729,10 @@ class Bench:
             f"{self.prefix}-floor:absent",
         )
         self.run_load(self.miss_load(gateway, a.miss_connections, a.warmup, "warm")).result()
+        for server in (sandbox, proxy, proxy_redis):  # their pools too: connections, first requests
+            self.run_load(
+                self.direct_load(server, config, a.miss_connections, 1.0, "warm")
+            ).result()
         idle_before, idle_started = gateway.cpu(), time.monotonic()
         time.sleep(3.0)  # what the process burns with no requests (spread over few misses at c1)
         idle_cpu_pct = 100 * (gateway.cpu() - idle_before) / (time.monotonic() - idle_started)
@@ -741,23 +745,13 @@ class Bench:
         runs: list[dict[str, Any]] = []
         shapes = ((1, max(2.0, a.miss_duration / 2)), (a.miss_connections, a.miss_duration))
         for connections, duration in shapes:
-            count = int(connections * duration / max(a.miss_latency, 0.005) * 1.5) + 200
             measured: dict[str, dict[str, Any]] = {}
             for scenario, server, target in (
                 ("v", sandbox, "sandbox directly"),
                 ("p", proxy, "bare forwarding proxy"),
                 ("r", proxy_redis, "forwarding proxy + one Redis GET"),
             ):
-                bodies = self.presign(config, count, f"{self.run_id}-{scenario}{connections}")
-                direct = Load(
-                    url=server.url + TENCENT_PATH,
-                    body={},
-                    headers={"Accept": "application/json"},
-                    connections=connections,
-                    duration_s=duration,
-                    bodies_file=bodies,
-                    tag=f"{self.run_id}-{scenario}-{connections}",
-                )
+                direct = self.direct_load(server, config, connections, duration, scenario)
                 others = () if server is sandbox else (sandbox,)
                 result = self.measure(direct, server, others=others, sandbox=sandbox)
                 result.update(scenario=scenario, target=target)
@@ -798,6 +792,22 @@ class Bench:
             "idle_cpu_pct": idle_cpu_pct,
             "wake_cost": wake,
         }
+
+    def direct_load(
+        self, server: Server, config: Path, connections: int, duration_s: float, tag: str
+    ) -> Load:
+        """Pre-signed vendor requests (fresh nonces, enough for the run) to the sandbox or a proxy."""
+        count = int(connections * duration_s / max(self.args.miss_latency, 0.005) * 1.5) + 200
+        tag = f"{self.run_id}-{tag}{connections}-{server.name}"
+        return Load(
+            url=server.url + TENCENT_PATH,
+            body={},
+            headers={"Accept": "application/json"},
+            connections=connections,
+            duration_s=duration_s,
+            bodies_file=self.presign(config, count, tag),
+            tag=tag,
+        )
 
     def start_proxy(self, name: str, sandbox: Server, *extra: str) -> Server:
         """`baseline_app.py --forward` to the sandbox's Tencent endpoint ((p), or (r) with Redis)."""
