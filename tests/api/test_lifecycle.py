@@ -32,7 +32,7 @@ from tests.api.conftest import (
     provider_config,
     sha256_hex,
 )
-from tests.deploy import find_executable, missing_tool
+from tests.deploy import promtool
 
 pytestmark = pytest.mark.redis
 
@@ -269,13 +269,6 @@ def samples(exposition: str, name: str) -> dict[tuple[tuple[str, str], ...], flo
         for sample in family.samples
         if sample.name == name
     }
-
-
-def promtool() -> str:
-    found = find_executable("promtool")
-    if found is None:
-        missing_tool("promtool", "apt-get install prometheus")
-    return found
 
 
 async def test_readiness_can_require_the_store_with_a_grace_period(

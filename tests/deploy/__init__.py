@@ -38,3 +38,11 @@ def find_executable(name: str) -> str | None:
         return found
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def promtool() -> str:
+    """promtool (Debian package `prometheus`), or a loud skip / failure as for any deploy tool."""
+    found = find_executable("promtool")
+    if found is None:
+        missing_tool("promtool", "apt-get install prometheus")
+    return found

@@ -42,7 +42,7 @@ from tests.api.conftest import (  # noqa: F401 - fixtures, used by name
     start_gateway,
     vendors,
 )
-from tests.deploy import REPO, find_executable, missing_tool
+from tests.deploy import REPO, promtool
 
 PROMETHEUS = REPO / "deploy" / "prometheus"
 PROMETHEUS_RULE = PROMETHEUS / "alerts.yaml"
@@ -64,13 +64,6 @@ MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
 Doc = dict[str, Any]
-
-
-def promtool() -> str:
-    found = find_executable("promtool")
-    if found is None:
-        missing_tool("promtool", "apt-get install prometheus")
-    return found
 
 
 def run_promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
