@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import ClientRateLimited, MissingApiKey, ProviderForbidden, UnknownApiKey
-from gateway.ratelimit import LocalBucket
+from gateway.resilience.gcra import LocalBucket
 from gateway.settings import ClientSettings
 
 KEY_PREFIX = "agw"

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from gateway.errors import OutboundLimited
-from gateway.ratelimit import LocalBucket
+from gateway.resilience.gcra import LocalBucket
 from gateway.settings import LimitSettings
 from gateway.store import CredentialStore, StoreUnavailable
 

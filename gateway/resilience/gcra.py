@@ -1,7 +1,8 @@
-"""A GCRA token bucket in one process: one slot per `interval_s` on average, `burst` at once.
+"""GCRA (generic cell rate algorithm) token bucket in one process: one slot per `interval_s` on
+average, `burst` at once.
 
-Used for per-client limits (api) and as the outbound limiter's fallback when the store is down
-(upstream); the store's shared bucket implements the same arithmetic in Lua.
+The store's shared bucket (gateway.store.redis, TAKE_RATE_SLOT_LUA) is the same arithmetic in Lua on
+the server's clock; this one serves per-process limits and the fallback while the store is down.
 """
 
 from __future__ import annotations
