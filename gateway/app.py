@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
@@ -16,19 +17,19 @@ from gateway.api.keys import (
     METRICS,
     PARSED_BODIES,
     SERVICE,
-    STORE,
     Lifecycle,
 )
 from gateway.api.middlewares import request_context
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
+from gateway.burst_log import burst_log
 from gateway.encryption import parse_encryption_keys
 from gateway.metrics import Metrics
 from gateway.providers.registry import bind_providers
 from gateway.service import AuthService, CacheOptions
 from gateway.settings import Settings
 from gateway.store import CredentialStore
-from gateway.store.factory import open_store
+from gateway.store.factory import OpenedStore, StoreHealth, open_store
 from gateway.store.guarded import GuardedStore
 from gateway.store.memory import MemoryStore
 from gateway.store.sealed import SealedStore
@@ -58,21 +59,30 @@ def create_app(
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        active_store = store if store is not None else open_configured_store(settings)
-        guarded = GuardedStore(active_store, on_change=lambda up: metrics.store_up.set(up))
-        metrics.store_up.set(1)  # the guard starts "up" and reports only changes
+        reporter = StoreReporter(metrics)
+        opened = (
+            open_configured_store(settings, reporter)
+            if store is None
+            else OpenedStore.guarded(store, on_change=reporter.changed, on_failure=reporter.failed)
+        )
+        reporter.watch(opened.health)
         session = http if http is not None else new_client_session()
         service = AuthService(
             providers,
-            guarded,
+            opened.store,
             Upstream(
-                session, metrics, guarded, providers, key_prefix=settings.key_prefix, clock=clock
+                session,
+                metrics,
+                opened.store,
+                providers,
+                key_prefix=settings.key_prefix,
+                clock=clock,
             ),
             metrics,
-            options=cache_options(settings, local_cache=not isinstance(active_store, MemoryStore)),
+            options=cache_options(settings, local_cache=not isinstance(opened.store, MemoryStore)),
             clock=clock,
+            store_health=opened.health,
         )
-        app[STORE] = guarded
         app[SERVICE] = service
         app[PARSED_BODIES] = ParsedBodies(service)
         await service.start()
@@ -81,17 +91,20 @@ def create_app(
         if http is None:
             await session.close()
         if store is None:
-            await active_store.close()
+            await opened.store.close()
 
     app.cleanup_ctx.append(resources)
     add_routes(app)
     return app
 
 
-def open_configured_store(settings: Settings) -> CredentialStore:
-    """The backend `redis_url` names, sealed with AES-256-GCM when `encryption_keys` are set."""
-    backend = open_store(
+def open_configured_store(settings: Settings, reporter: StoreReporter) -> OpenedStore:
+    """The backend `redis_url` names behind its health guards, sealed with AES-256-GCM when
+    `encryption_keys` are set."""
+    opened = open_store(
         settings.redis_url,
+        on_change=reporter.changed,
+        on_failure=reporter.failed,
         **{
             name: str(path)
             for name, path in (
@@ -103,7 +116,33 @@ def open_configured_store(settings: Settings) -> CredentialStore:
         },  # type: ignore[arg-type]
     )
     keys = [k.get_secret_value() for k in settings.encryption_keys]
-    return SealedStore(backend, parse_encryption_keys(keys)) if keys else backend
+    if not keys:
+        return opened
+    return replace(opened, store=SealedStore(opened.store, parse_encryption_keys(keys)))
+
+
+class StoreReporter:
+    """What the store's guards report, made visible: each failed or skipped call counted and logged
+    once per burst (a write that was dropped included), and the store's health in the gauges."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._lines = burst_log("gateway.store", "store_call_failed")
+        self._health: Callable[[], StoreHealth] | None = None
+
+    def watch(self, health: Callable[[], StoreHealth]) -> None:
+        self._health = health
+        self.changed()
+
+    def changed(self, _guard: GuardedStore | None = None) -> None:
+        if self._health is not None:
+            health = self._health()
+            down = sum(not up for up in health.shards.values())
+            self._metrics.note_store_health(up=health.state != "down", nodes_down=down)
+
+    def failed(self, operation: str, reason: str) -> None:
+        self._metrics.store_errors.labels(operation, reason).inc()
+        self._lines.note((operation, reason), operation=operation, reason=reason)
 
 
 def cache_options(settings: Settings, *, local_cache: bool) -> CacheOptions:

@@ -88,8 +88,10 @@ class Metrics:
         )
         self.store_errors = Counter(
             "gateway_store_errors",
-            "Credential store operations that failed, by operation.",
-            ["operation"],
+            "Credential store calls that failed, by operation (read, write, delete, renew, rate, "
+            "ping) and reason (failed: the backend was tried; skipped: it was marked down; refused: "
+            "it answered an error). A failed read is a miss, a failed write is an answer not cached.",
+            ["operation", "reason"],
             registry=r,
         )
         self.credential_lifetime_seconds = Histogram(
@@ -156,9 +158,16 @@ class Metrics:
         )
         self.store_up = Gauge(
             "gateway_store_up",
-            "1 when the credential store answered its last check.",
+            "1 while the credential store answers (at least one of its Redis servers is up).",
             registry=r,
             multiprocess_mode="livemin",
+        )
+        self.store_nodes_down = Gauge(
+            "gateway_store_nodes_down",
+            "Redis servers of the credential store marked down (Cluster primaries, or the one "
+            "server); the keys they hold fall back to the vendor until they answer again.",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         if _shared_dir is not None:
             self.exposed = CollectorRegistry()
@@ -191,6 +200,10 @@ class Metrics:
                 provider, result
             )
         child.inc()
+
+    def note_store_health(self, *, up: bool, nodes_down: int) -> None:
+        self.store_up.set(1 if up else 0)
+        self.store_nodes_down.set(nodes_down)
 
     def observe_vendor_call(self, provider: str, outcome: str, seconds: float) -> None:
         self.vendor_calls.labels(provider, outcome).inc()

@@ -43,6 +43,7 @@ from gateway.metrics import Metrics
 from gateway.providers.base import Credential, Inputs
 from gateway.providers.registry import Provider
 from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store.factory import StoreHealth
 from gateway.upstream import Upstream
 
 log = structlog.get_logger("gateway.service")
@@ -116,8 +117,10 @@ class AuthService:
         options: CacheOptions | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        store_health: Callable[[], StoreHealth] = lambda: StoreHealth(shards={}),
     ) -> None:
         options = options or CacheOptions()
+        self._store_health = store_health
         self.providers = dict(providers)
         self._store = store
         self._upstream = upstream
@@ -151,6 +154,13 @@ class AuthService:
                 await task
 
     # --- the API the handlers use -------------------------------------------------------------
+
+    async def store_health(self) -> StoreHealth:
+        """A fresh reading of the store's health: a ping (the guards record its outcome), then what
+        the guards say."""
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.ping()
+        return self._store_health()
 
     def provider(self, name: str) -> Provider:
         try:
@@ -258,16 +268,15 @@ class AuthService:
         key = self.cache_key(provider, inputs)
         self.local.drop(key)
         try:
-            removed = await self._store.delete(key)
-            await self._store.delete(_failure_key(key))
+            removed = await self._store.delete(
+                [key, _failure_key(key)], announce=self.invalidation.announcement(key)
+            )
         except StoreUnavailable:
-            self._metrics.store_errors.labels("delete").inc()
             raise CacheUnavailable(
                 "the credential store is unavailable; nothing was forgotten, try again",
                 provider=provider.name,
             ) from None
-        await self.invalidation.publish(key)
-        return removed
+        return removed > 0
 
     def cache_key(self, provider: Provider, inputs: Inputs) -> str:
         """`<prefix>:v1:{<keyed hash>}:cred`; the braces make a Redis Cluster hash tag per identity."""
@@ -422,17 +431,13 @@ class AuthService:
         """Keep the entry here and in the store, hand back the lease, tell the other replicas."""
         self.local.put(key, entry, now)
         value, ttl_s = entry.encode(), entry.store_ttl_s(now)
-        try:
+        announce = self.invalidation.announcement(key)
+        # A write the store could not take is counted and logged by its guard; the answer stands.
+        with contextlib.suppress(StoreUnavailable):
             if lease is None:
-                await self._store.set(key, value, ttl_s)
+                await self._store.write(key, value, ttl_s, announce=announce)
             else:
-                channel, message = self.invalidation.announcement(key)
-                await lease.set_and_release(key, value, ttl_s, channel=channel, message=message)
-                return
-        except StoreUnavailable:
-            self._metrics.store_errors.labels("set").inc()
-            return
-        await self.invalidation.publish(key)
+                await lease.set_and_release(key, value, ttl_s, announce=announce)
 
     async def _read(
         self, provider: Provider, inputs: Inputs, key: str, deadline: float
@@ -459,14 +464,13 @@ class AuthService:
         lease = self._lease(provider, key) if key not in self._flights else None
         try:
             if lease is None:
-                taken, raw = False, await self._store.get(key)
+                taken, raw = False, (await self._store.read([key])).values[0]
             else:
                 taken, (raw, failure, ban) = await lease.acquire_and_get(
-                    self._lease_reads(provider, key), only_if_first_missing=True
+                    self._lease_reads(provider, key), unless_cached=True
                 )
         except StoreUnavailable:
             # Redis trouble is not "no session": carry on as a miss, the vendor can still answer.
-            self._metrics.store_errors.labels("get").inc()
             return None
         if lease is not None and taken:
             if key in self._flights:
@@ -510,7 +514,7 @@ class AuthService:
             "until": self._clock() + cooldown,
         }
         with contextlib.suppress(StoreUnavailable):
-            await self._store.set(_failure_key(key), orjson.dumps(record), cooldown)
+            await self._store.write(_failure_key(key), orjson.dumps(record), cooldown)
 
     def _raise_if_cooling_down(self, provider: Provider, record_raw: bytes | None) -> None:
         """Answer a remembered vendor rejection of this identity again, without calling the vendor."""

@@ -10,7 +10,6 @@ from gateway.api.auth import CallerAuth
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.metrics import Metrics
 from gateway.service import AuthService
-from gateway.store.guarded import GuardedStore
 
 
 @dataclass
@@ -27,5 +26,4 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 PARSED_BODIES = web.AppKey("parsed_bodies", ParsedBodies)
 CALLERS = web.AppKey("callers", CallerAuth)
 METRICS = web.AppKey("metrics", Metrics)
-STORE = web.AppKey("store", GuardedStore)
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)

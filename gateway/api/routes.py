@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import orjson
@@ -17,13 +16,11 @@ from gateway.api.keys import (
     METRICS,
     PARSED_BODIES,
     SERVICE,
-    STORE,
 )
 from gateway.api.openapi import openapi_document
 from gateway.log_context import bind_log_context
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
-from gateway.store import StoreUnavailable
 
 JSON = "application/json"
 
@@ -84,22 +81,23 @@ async def readyz(request: web.Request) -> web.Response:
     every replica's readiness at once would turn a Redis outage into a gateway outage. With
     `readiness_requires_store`, a store down for longer than `store_down_grace_s` fails readiness (the
     grace keeps one blip from flapping it)."""
-    store = request.app[STORE]
-    with contextlib.suppress(StoreUnavailable):
-        await store.ping()  # a fresh reading; the guard records the result
+    health = await request.app[SERVICE].store_health()
     lifecycle = request.app[LIFECYCLE]
     store_down_too_long = (
         lifecycle.readiness_requires_store
-        and not store.up
-        and store.seconds_in_state() > lifecycle.store_down_grace_s
+        and health.state == "down"
+        and health.seconds_in_state > lifecycle.store_down_grace_s
     )
     status = "draining" if lifecycle.draining else "unready" if store_down_too_long else "ready"
-    body = {
+    body: dict[str, Any] = {
         "status": status,
-        "store": "up" if store.up else "down",
-        "store_state_for_s": round(store.seconds_in_state(), 1),
+        "store": health.state,
+        "store_state_for_s": round(health.seconds_in_state, 1),
+        "store_nodes": {name: "up" if up else "down" for name, up in health.shards.items()},
         "invalidation": "live" if request.app[SERVICE].invalidation.live else "down",
     }
+    if health.unserved_slots:
+        body["store_unserved_slots"] = health.unserved_slots
     return json_response(body, status=200 if status == "ready" else 503)
 
 

@@ -9,13 +9,12 @@ the fallback that keeps answering without a login storm.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 
 import structlog
 
 from gateway.cache.local import LocalCache
-from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store import Announcement, CredentialStore, StoreUnavailable
 
 log = structlog.get_logger("gateway.cache")
 
@@ -36,14 +35,9 @@ class Invalidation:
         self._replica = uuid.uuid4().hex  # our own messages are not for us
         self.live = False
 
-    def announcement(self, key: str) -> tuple[str, str]:
-        """The channel and message that tell the other replicas `key` changed (for a combined write)."""
-        return self._channel, f"{self._replica} {key}"
-
-    async def publish(self, key: str) -> None:
-        # If this fails nobody can read the store either: the local caches are then the fallback.
-        with contextlib.suppress(StoreUnavailable):
-            await self._store.publish(*self.announcement(key))
+    def announcement(self, key: str) -> Announcement:
+        """What tells the other replicas `key` changed (sent with the write or delete of it)."""
+        return Announcement(self._channel, f"{self._replica} {key}")
 
     async def run(self) -> None:
         """Listen until cancelled, re-subscribing after every loss."""

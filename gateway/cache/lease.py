@@ -21,7 +21,7 @@ from types import TracebackType
 
 import structlog
 
-from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store import Announcement, CredentialStore, LeaseClaim, LeaseRef, StoreUnavailable
 
 log = structlog.get_logger("gateway.cache")
 
@@ -43,26 +43,26 @@ class Lease:
         self._renewal: asyncio.Task[None] | None = None
 
     async def acquire_and_get(
-        self, keys: Sequence[str], *, only_if_first_missing: bool = False
+        self, keys: Sequence[str], *, unless_cached: bool = False
     ) -> tuple[bool, list[bytes | None]]:
         """Try to take the lease and read `keys` after the attempt, in one store round trip (see
-        CredentialStore.acquire_lock_and_get for `only_if_first_missing`)."""
-        taken, values = await self._store.acquire_lock_and_get(
-            self.key, self.owner, self.lease_s, keys, only_if_first_missing=only_if_first_missing
+        CredentialStore.read for `unless_cached`)."""
+        found = await self._store.read(
+            keys, claim=LeaseClaim(self.key, self.owner, self.lease_s, unless_cached)
         )
-        if taken:
+        if found.leased:
             self.held = True
             self._schedule_renewal()
-        return taken, values
+        return found.leased, found.values
 
     async def set_and_release(
-        self, key: str, value: bytes, ttl_s: float, *, channel: str, message: str
+        self, key: str, value: bytes, ttl_s: float, *, announce: Announcement
     ) -> None:
         """Write the answer, hand the lease back and announce the write, in one round trip."""
         self._stop_renewal()
         self.held = False
-        await self._store.set_and_release_lock(
-            key, value, ttl_s, lock_key=self.key, owner=self.owner, channel=channel, message=message
+        await self._store.write(
+            key, value, ttl_s, release=LeaseRef(self.key, self.owner), announce=announce
         )
 
     async def release(self) -> None:
@@ -71,7 +71,7 @@ class Lease:
         held, self.held = self.held, False
         if held and not self.lost:
             with contextlib.suppress(StoreUnavailable):
-                await self._store.release_lock(self.key, self.owner)
+                await self._store.delete([self.key], owner=self.owner)
 
     async def __aenter__(self) -> Lease:
         return self
@@ -94,7 +94,7 @@ class Lease:
 
     async def _renew(self) -> None:
         try:
-            still_ours = await self._store.renew_lock(self.key, self.owner, self.lease_s)
+            still_ours = await self._store.renew(self.key, self.owner, self.lease_s)
         except StoreUnavailable:
             still_ours = True  # the lease may still be ours; try again at the next third
         if not still_ours:

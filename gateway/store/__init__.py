@@ -1,79 +1,124 @@
-"""Credential store: one small interface, backed by Redis or by in-process memory.
+"""Credential store: one small interface, backed by Redis (standalone, Sentinel, Cluster) or memory.
 
-The store is a dumb key-value cache with per-key expiry plus an owner-checked lock; what the keys and
-values mean is the service's business. Every backend raises `StoreUnavailable` (and nothing else) when it
-cannot answer, so the service can decide to carry on without it.
+The store is a key-value cache with per-key expiry, leases and publish/subscribe; what the keys and values
+mean is the service's business. Its eight methods are what the callers need, each in one round trip:
+
+- `read` the entry (and the records beside it), taking the identity's lease when there is nothing to read;
+- `write` a value, handing the lease back and telling the other replicas, in the same round trip;
+- `delete` keys (a forgotten credential, or a lease handed back without an answer), announcing it;
+- `renew` a lease while a slow vendor call runs; `take_rate_slot` of a shared GCRA bucket;
+- `subscribe` to the replicas' announcements; `ping`; `close`.
+
+A lease is a plain key whose value is its owner. Taking one is idempotent for its owner (a command that
+is retried after a lost reply reports the lease it took), and only its owner renews or hands it back.
+
+Every backend raises `StoreUnavailable` (and nothing else) when it cannot answer, so the service can
+carry on without it; `kind` says whether the backend is down (which the health guard counts), refused the
+command, or redirected it to another Redis Cluster node.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+UnavailableKind = Literal["down", "refused", "moved"]
 
 
 class StoreUnavailable(Exception):
-    """The backend did not answer (connection refused, timeout, cluster down, …)."""
+    """The backend did not answer (connection refused, timeout, cluster down, …) or refused the command.
+
+    `kind`: "down" — the backend could not be reached or says it cannot serve (counted against its
+    health); "refused" — it answered with an error reply; "moved" — a Redis Cluster node redirected the
+    command to `moved_to` (host, port)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: UnavailableKind = "down",
+        moved_to: tuple[str, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: UnavailableKind = kind
+        self.moved_to = moved_to
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseClaim:
+    """Take the lease at `key` for `owner` for `lease_s` seconds, unless somebody else holds it.
+
+    With `unless_cached`, the first key read is looked at first: when it holds a value, the lease is not
+    tried — a read that takes the lease only when there is nothing to read."""
+
+    key: str
+    owner: str
+    lease_s: float
+    unless_cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRef:
+    """A lease held by `owner`, to hand back."""
+
+    key: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A message for every subscriber of `channel` (every replica)."""
+
+    channel: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """Each key's value in the order asked (None: absent), and whether the claimed lease was taken."""
+
+    values: list[bytes | None]
+    leased: bool = False
 
 
 class CredentialStore(Protocol):
-    """What the service needs from a cache backend."""
+    """What the gateway needs from a cache backend."""
 
-    async def get(self, key: str) -> bytes | None:
-        """The value, or None when absent or expired."""
+    async def read(self, keys: Sequence[str], *, claim: LeaseClaim | None = None) -> ReadResult:
+        """The values of `keys`; with `claim`, the lease is tried first and the keys read after it, so a
+        value the lease's last holder wrote before handing it back is always seen. Keys outside the
+        lease's Redis Cluster hash slot cost a round trip more."""
 
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        """Store `value` for `ttl_s` seconds (> 0, millisecond precision)."""
-
-    async def delete(self, key: str) -> bool:
-        """Forget `key`; True when something was removed."""
-
-    async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        """Take the lock `key` for `owner` if nobody holds it; True when taken."""
-
-    async def acquire_lock_and_get(
-        self,
-        lock_key: str,
-        owner: str,
-        lease_s: float,
-        keys: Sequence[str],
-        *,
-        only_if_first_missing: bool = False,
-    ) -> tuple[bool, list[bytes | None]]:
-        """`acquire_lock`, then `get` of each of `keys`, in one round trip where the backend allows.
-
-        The keys are read after the attempt, so a value the lock's last holder wrote before releasing
-        it is always seen. Keys outside the lock's Redis Cluster hash slot cost a round trip more.
-        With `only_if_first_missing`, `keys[0]` is read first, and when it holds a value the lock is
-        not tried: the answer is (False, [that value, None, …]) — a read that takes the lease only
-        when there is nothing to read."""
-
-    async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        """Extend the lease only if `owner` still holds it; False when the lease was lost."""
-
-    async def release_lock(self, key: str, owner: str) -> bool:
-        """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
-
-    async def set_and_release_lock(
+    async def write(
         self,
         key: str,
         value: bytes,
         ttl_s: float,
         *,
-        lock_key: str,
-        owner: str,
-        channel: str,
-        message: str,
+        release: LeaseRef | None = None,
+        announce: Announcement | None = None,
     ) -> bool:
-        """`set`, then `release_lock`, then `publish`, in one round trip: what a lock holder does when
-        its work is done. True when the lock was released (False: the lease had been lost)."""
+        """Store `value` for `ttl_s` seconds (> 0, millisecond precision), then hand back `release` and
+        publish `announce`. False only when the lease was found held by another owner (it was lost)."""
+
+    async def delete(
+        self,
+        keys: Sequence[str],
+        *,
+        owner: str | None = None,
+        announce: Announcement | None = None,
+    ) -> int:
+        """Forget `keys` — with `owner`, only those holding it (a lease handed back) — then publish
+        `announce` (also with no keys). How many keys were removed."""
+
+    async def renew(self, key: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease only if `owner` still holds it; False when the lease was lost."""
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait before retrying.
 
         One slot per `interval_s` on average, up to `burst` at once; atomic across all clients."""
-
-    async def publish(self, channel: str, message: str) -> None:
-        """Send `message` to every current subscriber of `channel` (all replicas)."""
 
     def subscribe(self, channel: str) -> AsyncIterator[str | None]:
         """Messages published on `channel`: first yields None once the subscription is live, then each

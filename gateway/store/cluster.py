@@ -3,80 +3,155 @@
     redis+cluster://[[user]:password@]host[:port][,host[:port]…][/0][?username=…&password=…]
 
 The hosts are startup nodes (port 6379 when left out): any one that answers is enough to discover the
-cluster. Every command goes to the node owning its key's hash slot, Lua scripts included (a script runs
-where its KEYS[1] lives, and is given only keys of that slot). The gateway's
-keys for one identity share a hash tag (`<prefix>:v1:{<keyed hash>}:cred`, `…:lock`, `…:fail`), so an
-identity's value, lock and failure record sit in one slot; different identities spread over the nodes.
-`rediss+cluster://` speaks TLS to every node, with the same CA and client certificate options as `rediss://`.
+cluster. The gateway's keys for one identity share a hash tag (`<prefix>:v1:{<keyed hash>}:cred`,
+`…:lock`, `…:fail`), so an identity's entry, lease and failure record sit in one slot and each store
+call is one script on one node; different identities spread over the nodes.
+
+This store routes commands itself, over one `RedisStore` per primary, each behind its own health guard
+(gateway.store.guarded), instead of using redis-py's cluster client: that client, when it has lost the
+topology, re-discovers it before every command and asks one "default" node for the command table
+first — with the primary owning slot 0 dead, no command went anywhere although two thirds of the slots
+were healthy. Here:
+
+- the slot map is read with CLUSTER SLOTS from any node that answers (serving primaries first, then the
+  startup nodes, then any other node seen), at the first command and again — at most every
+  `refresh_interval_s`, in the background — after a MOVED reply or a node failing;
+- a MOVED reply is followed at once (the slot's new owner is adopted and the command sent there once);
+  a slot being migrated (ASK) or a slot no node serves is StoreUnavailable for its keys only;
+- a node that keeps failing is skipped by its guard, so only the keys of its slots fall back to the
+  vendor; after a failover the refreshed map sends them to the promoted replica.
+
+Run the cluster with `cluster-require-full-coverage no` to have the healthy slots keep serving while a
+primary without a replica is down; with the default (`yes`) every node refuses every key until it is
+back, and every key falls back to the vendor.
 
 Pub/sub: a classic PUBLISH reaches the subscribers on every node (the cluster bus broadcasts it), so a
-subscription needs a connection to just one node. Each subscription opens its own plain connection,
-trying first the node that last worked, then the startup nodes, then any node discovered since; one
-that cannot be reached is passed over for the next. PUBLISH goes through the cluster client (to the node
-owning the channel name's slot).
-
-Failures: no command is retried (a retry after a lost reply could repeat an acquire and report our own
-lock as taken). After a connection error or CLUSTERDOWN the client rediscovers the topology before its
-next command; MOVED and ASK redirections (a failover, a resharding) are followed within the call. Every
-failure, the cluster client's own exceptions included, surfaces as StoreUnavailable.
+subscription needs a connection to just one node: the one that last worked, else a serving primary, else
+a startup node. `rediss+cluster://` speaks TLS to every node, with the same options as `rediss://`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.connection import SSLConnection
+from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from gateway.store import StoreUnavailable
+from gateway.store import (
+    Announcement,
+    CredentialStore,
+    LeaseClaim,
+    LeaseRef,
+    ReadResult,
+    StoreUnavailable,
+)
+from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.redis import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
     DEFAULT_SOCKET_TIMEOUT_S,
     RedisStore,
-    close_quietly,
     multi_host_options,
-    no_retry,
-    parse_multi_host_url,
     unavailable_on_error,
 )
+from gateway.store.urls import parse_multi_host_url
 
 DEFAULT_CLUSTER_PORT: Final = 6379
 QUERY_NAMES: Final = frozenset({"username", "password"})
-
-# Connection options a subscriber's plain connection copies from the cluster client's.
-_NODE_OPTION_NAMES: Final = (
-    "username",
-    "password",
-    "credential_provider",
-    "client_name",
-    "socket_timeout",
-    "socket_connect_timeout",
-    "socket_keepalive",
-)
+SLOTS: Final = 16384
+DEFAULT_REFRESH_INTERVAL_S: Final = 0.5
 
 Address = tuple[str, int]
+T = TypeVar("T")
 
 
-class ClusterStore(RedisStore):
-    """`CredentialStore` over a `redis.asyncio.RedisCluster` client, which it owns and closes."""
+class NodeStore(RedisStore):
+    """A `RedisStore` on one Cluster node: PING asks whether the node serves, and it reads the map."""
+
+    async def ping(self) -> None:
+        """Return when the node answers and serves (cluster_state ok); StoreUnavailable otherwise.
+
+        A node answers PING even while the cluster is down and refuses every key; that is not up."""
+        with unavailable_on_error("CLUSTER INFO"):
+            info = await self._client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+        state = _cluster_state(info)
+        if state != "ok":
+            raise StoreUnavailable(f"redis cluster node is not serving: cluster_state is {state}")
+
+    async def slot_owners(self) -> list[tuple[int, int, Address]]:
+        """(first slot, last slot, primary) for each served range, from CLUSTER SLOTS."""
+        with unavailable_on_error("CLUSTER SLOTS"):
+            reply: list[Any] = await self._client.execute_command(  # type: ignore[no-untyped-call]
+                "CLUSTER SLOTS"
+            )
+        asked_host = self._client.connection_pool.connection_kwargs.get("host", "127.0.0.1")
+        ranges = []
+        for first, last, primary, *_replicas in reply:
+            host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
+            # An empty or "?" host means "the address you reached me on" (cluster-announce unset).
+            address = (host if host not in ("", "?") else asked_host, int(primary[1]))
+            ranges.append((int(first), int(last), address))
+        return ranges
+
+
+@dataclass
+class _Node:
+    address: Address
+    store: NodeStore  # the node's own client, for discovery (not guarded)
+    guarded: GuardedStore  # what commands go through
+
+
+@dataclass
+class _Topology:
+    slots: list[Address | None] = field(default_factory=lambda: [None] * SLOTS)
+    serving: list[Address] = field(default_factory=list)  # the primaries in `slots`, in order
+    unserved: int = SLOTS  # slots no primary serves
+    discovered: bool = False
+    refreshed_at: float = float("-inf")
+    last_failure: str = "none tried yet"  # why the last reading found no node, for error messages
+
+    def move(self, slot: int, owner: Address) -> None:
+        """A MOVED reply: `slot` is served by `owner` now."""
+        self.slots[slot] = owner
+        if owner not in self.serving:
+            self.serving.append(owner)
+
+
+class ClusterStore:
+    """`CredentialStore` over a Redis Cluster: commands routed by hash slot, one guard per primary."""
 
     def __init__(
-        self, client: RedisCluster, *, pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S
+        self,
+        startup_nodes: Sequence[Address],
+        *,
+        node_options: Mapping[str, Any],
+        pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
+        refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
+        on_change: Callable[[GuardedStore], None] | None = None,
+        on_failure: OnFailure | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        connection_kwargs = client.get_connection_kwargs()
-        self._setup(client, connection_kwargs, pubsub_heartbeat_s)
-        self._cluster = client
-        self._startup_nodes: list[Address] = [
-            (node.host, int(node.port)) for node in client.nodes_manager.startup_nodes.values()
-        ]
-        self._node_options = _node_options(connection_kwargs)
-        self._last_subscriber_node: Address | None = None
+        if node_options.get("decode_responses"):
+            raise ValueError(
+                "ClusterStore needs a client that returns bytes (decode_responses=False)"
+            )
+        if not startup_nodes:
+            raise ValueError("ClusterStore needs at least one startup node")
+        self._startup = list(startup_nodes)
+        self._node_options = dict(node_options)
+        self._pubsub_heartbeat_s = pubsub_heartbeat_s
+        self._refresh_interval_s = refresh_interval_s
+        self._on_change = on_change
+        self._on_failure = on_failure
+        self._clock = clock
+        self._nodes: dict[Address, _Node] = {}
+        self._topology = _Topology()
+        self._refreshing: asyncio.Task[None] | None = None
+        self._last_subscriber: Address | None = None
 
     @classmethod
     def from_url(
@@ -88,6 +163,8 @@ class ClusterStore(RedisStore):
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
+        on_change: Callable[[GuardedStore], None] | None = None,
+        on_failure: OnFailure | None = None,
     ) -> ClusterStore:
         """A store for a `redis+cluster://` or `rediss+cluster://` URL (see the module docstring).
 
@@ -102,99 +179,300 @@ class ClusterStore(RedisStore):
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
         )
-        client = RedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
-            username=parsed.username,
-            password=parsed.password,
-            **options,
+        options.update(username=parsed.username, password=parsed.password)
+        return cls(
+            parsed.nodes,
+            node_options=options,
+            pubsub_heartbeat_s=pubsub_heartbeat_s,
+            on_change=on_change,
+            on_failure=on_failure,
         )
-        return cls(client, pubsub_heartbeat_s=pubsub_heartbeat_s)
 
-    async def _ready(self) -> None:
-        # Discover the topology before a command is routed (a no-op once done, until a failure asks for
-        # it again). redis-py 8.1 routes a keyed command sent before discovery, or right after a
-        # CLUSTERDOWN reset, to a random node; concurrent ones then earn MOVED replies, whose handling
-        # closes every connection, including those other commands are using at that moment.
-        await self._cluster.initialize()
+    def guards(self) -> list[GuardedStore]:
+        """The health guards of the primaries that serve slots now (what /readyz reports)."""
+        return [self._node(address).guarded for address in self._topology.serving]
 
-    async def acquire_lock_and_get(
-        self,
-        lock_key: str,
-        owner: str,
-        lease_s: float,
-        keys: Sequence[str],
-        *,
-        only_if_first_missing: bool = False,
-    ) -> tuple[bool, list[bytes | None]]:
-        """One script for the keys in the lock's hash slot; a GET each for the others, after it.
+    def unserved_slots(self) -> int:
+        """How many slots no primary serves (say, a dead primary's when a refresh no longer lists them)."""
+        return self._topology.unserved
+
+    # --- the store methods ----------------------------------------------------------------------
+
+    async def read(self, keys: Sequence[str], *, claim: LeaseClaim | None = None) -> ReadResult:
+        """One script on the lease's node for the keys in its slot; the other keys read after it.
 
         A script may only touch keys of one slot; the gateway's per-identity keys share one, a
-        per-provider key (a quota ban) does not. With `only_if_first_missing`, `keys[0]` must be in
-        the lock's slot."""
-        slot = key_slot(lock_key.encode())
+        per-provider key (a quota ban) does not. Those are read best-effort: a key whose node cannot
+        answer reads as absent, so a dead node takes out only its own keys, never the lease. With
+        `claim.unless_cached`, `keys[0]` must be in the lease's slot."""
+        if claim is None:
+            values: dict[str, bytes | None] = {}
+            for slot, group in _by_slot(keys).items():
+                values.update(zip(group, await self._read_slot(slot, group), strict=True))
+            return ReadResult([values[key] for key in keys])
+        slot = key_slot(claim.key.encode())
         local = [key for key in keys if key_slot(key.encode()) == slot]
-        if only_if_first_missing and keys and local[:1] != [keys[0]]:
-            raise ValueError("only_if_first_missing needs keys[0] in the lock's hash slot")
-        taken, local_values = await super().acquire_lock_and_get(
-            lock_key, owner, lease_s, local, only_if_first_missing=only_if_first_missing
+        if claim.unless_cached and keys and local[:1] != [keys[0]]:
+            raise ValueError("unless_cached needs keys[0] in the lease's hash slot")
+        result = await self._on_slot(slot, "read", lambda s: s.read(local, claim=claim))
+        if claim.unless_cached and result.values and result.values[0] is not None:
+            return ReadResult([result.values[0]] + [None] * (len(keys) - 1))
+        found = dict(zip(local, result.values, strict=True))
+        for key in keys:
+            if key not in found:
+                found[key] = await self._read_best_effort(key)
+        return ReadResult([found[key] for key in keys], leased=result.leased)
+
+    async def write(
+        self,
+        key: str,
+        value: bytes,
+        ttl_s: float,
+        *,
+        release: LeaseRef | None = None,
+        announce: Announcement | None = None,
+    ) -> bool:
+        """One script on the key's node; the lease must share the key's hash slot."""
+        slot = key_slot(key.encode())
+        if release is not None and key_slot(release.key.encode()) != slot:
+            raise ValueError("write: the lease must share the key's hash slot")
+        return await self._on_slot(
+            slot, "write", lambda s: s.write(key, value, ttl_s, release=release, announce=announce)
         )
-        if only_if_first_missing and local_values and local_values[0] is not None:
-            return False, [local_values[0]] + [None] * (len(keys) - 1)
-        found = dict(zip(local, local_values, strict=True))
-        values = [found[key] if key in found else await self.get(key) for key in keys]
-        return taken, values
+
+    async def delete(
+        self,
+        keys: Sequence[str],
+        *,
+        owner: str | None = None,
+        announce: Announcement | None = None,
+    ) -> int:
+        """One script per hash slot among `keys`; the announcement goes with the first."""
+        groups = _by_slot(keys)
+        if not groups:
+            if announce is not None:
+                await self._on_any_node("delete", lambda s: s.delete([], announce=announce))
+            return 0
+        removed = 0
+        for slot, group in groups.items():
+            removed += await self._delete_slot(slot, group, owner, announce)
+            announce = None
+        return removed
+
+    async def renew(self, key: str, owner: str, lease_s: float) -> bool:
+        return await self._on_slot(
+            key_slot(key.encode()), "renew", lambda s: s.renew(key, owner, lease_s)
+        )
+
+    async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
+        return await self._on_slot(
+            key_slot(key.encode()), "rate", lambda s: s.take_rate_slot(key, interval_s, burst)
+        )
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+        """Subscribe on the first node that confirms; StoreUnavailable when none does, or when the
+        subscription's node is lost later (subscribe again)."""
+        for address in await self._subscriber_candidates():
+            subscription = self._node(address).store.subscribe(channel)
+            try:
+                live = await anext(subscription)
+            except StoreUnavailable:
+                await subscription.aclose()
+                continue
+            self._last_subscriber = address
+            try:
+                yield live
+                async for message in subscription:
+                    yield message
+            finally:
+                await subscription.aclose()
+            return
+        raise StoreUnavailable("redis SUBSCRIBE failed on every cluster node tried")
 
     async def ping(self) -> None:
-        """Return when a node answers and reports the cluster healthy (every slot served).
+        """Probe every serving primary (each guard learns its node's state); StoreUnavailable when none
+        answers and serves. A node that fails asks for a fresh map, so a promotion is picked up."""
+        await self._discover()
+        guards = self.guards()
+        outcomes = await asyncio.gather(*(g.ping() for g in guards), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, StoreUnavailable):
+                raise failure
+        if failures or self.unserved_slots():
+            self._schedule_refresh()
+        if len(failures) == len(guards):
+            raise StoreUnavailable(
+                f"no cluster node serves: {failures[0] if failures else 'none known'}"
+            )
 
-        A node answers PING even while the cluster is down and refuses every key; that is not up.
-        """
-        with unavailable_on_error("CLUSTER INFO"):
-            await self._ready()
-            info: Mapping[str, Any] = await self._cluster.cluster_info()
-        state = info.get("cluster_state")
-        if state != "ok":
-            raise StoreUnavailable(f"redis cluster is not serving: cluster_state is {state}")
+    async def close(self) -> None:
+        """Close every node's connections, and stop a map refresh under way."""
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            await asyncio.wait({self._refreshing})
+        for node in self._nodes.values():
+            await node.store.close()
 
-    @asynccontextmanager
-    async def _subscribed(self, channel: str) -> AsyncIterator[PubSub]:
-        """A confirmed subscription on one node's own connection, closed afterwards."""
-        client, pubsub = await self._subscribe_on_some_node(channel)
+    # --- routing ----------------------------------------------------------------------------------
+
+    async def _on_slot(
+        self, slot: int, operation: str, call: Callable[[CredentialStore], Awaitable[T]]
+    ) -> T:
+        """`call` on the guarded store of the primary serving `slot`, following one MOVED."""
+        await self._discover()
+        owner = self._topology.slots[slot]
+        if owner is None:
+            self._schedule_refresh()
+            self._report(operation)
+            raise StoreUnavailable(f"redis cluster slot {slot} is not served by any node")
         try:
-            yield pubsub
-        finally:
-            await close_quietly(pubsub)
-            await close_quietly(client)
+            return await call(self._node(owner).guarded)
+        except StoreUnavailable as error:
+            if error.kind == "moved" and error.moved_to is not None:
+                self._topology.move(slot, error.moved_to)
+                self._schedule_refresh()
+                return await call(self._node(error.moved_to).guarded)
+            if error.kind == "down":
+                self._schedule_refresh()
+            raise
 
-    async def _subscribe_on_some_node(self, channel: str) -> tuple[Redis, PubSub]:
-        candidates = self._subscriber_candidates()
-        failure: StoreUnavailable | None = None
-        for host, port in candidates:
-            client = Redis(host=host, port=port, **self._node_options)
-            pubsub = client.pubsub()
-            try:
-                await self._start_subscription(pubsub, channel)
-            except BaseException as error:
-                await close_quietly(pubsub)
-                await close_quietly(client)
-                if not isinstance(error, StoreUnavailable):
-                    raise
-                failure = error
-                continue
-            self._last_subscriber_node = (host, port)
-            return client, pubsub
-        raise StoreUnavailable(
-            f"redis SUBSCRIBE failed on all {len(candidates)} cluster nodes tried; last: {failure}"
+    async def _on_any_node(
+        self, operation: str, call: Callable[[CredentialStore], Awaitable[T]]
+    ) -> T:
+        """`call` on the first serving primary that is up (for commands without a key)."""
+        await self._discover()
+        guards = sorted(self.guards(), key=lambda g: not g.up)
+        if not guards:
+            self._report(operation)
+            raise StoreUnavailable("redis cluster has no serving node")
+        return await call(guards[0])
+
+    async def _read_slot(self, slot: int, keys: list[str]) -> list[bytes | None]:
+        found = await self._on_slot(slot, "read", lambda store: store.read(keys))
+        return found.values
+
+    async def _delete_slot(
+        self, slot: int, keys: list[str], owner: str | None, announce: Announcement | None
+    ) -> int:
+        return await self._on_slot(
+            slot, "delete", lambda store: store.delete(keys, owner=owner, announce=announce)
         )
 
-    def _subscriber_candidates(self) -> list[Address]:
-        """The node that last worked, then the startup nodes, then the nodes discovered since."""
-        discovered = [(node.host, int(node.port)) for node in self._cluster.get_nodes()]
-        candidates: list[Address] = []
-        for address in [self._last_subscriber_node, *self._startup_nodes, *discovered]:
-            if address is not None and address not in candidates:
-                candidates.append(address)
-        return candidates
+    async def _read_best_effort(self, key: str) -> bytes | None:
+        try:
+            return (await self._read_slot(key_slot(key.encode()), [key]))[0]
+        except StoreUnavailable:
+            return None
+
+    def _node(self, address: Address) -> _Node:
+        node = self._nodes.get(address)
+        if node is None:
+            host, port = address
+            store = NodeStore(
+                Redis(host=host, port=port, decode_responses=False, **self._node_options),
+                pubsub_heartbeat_s=self._pubsub_heartbeat_s,
+            )
+            guarded = GuardedStore(
+                store,
+                name=f"{host}:{port}",
+                clock=self._clock,
+                on_change=self._on_change,
+                on_failure=self._on_failure,
+            )
+            node = self._nodes[address] = _Node(address, store, guarded)
+        return node
+
+    def _report(self, operation: str) -> None:
+        """A call that failed before any node's guard saw it (nothing serves its slot)."""
+        if self._on_failure is not None:
+            self._on_failure(operation, "failed")
+
+    # --- the slot map -----------------------------------------------------------------------------
+
+    async def _discover(self) -> None:
+        """Read the slot map if none was read yet (all callers wait for one reading); while no node
+        answers, at most one reading is tried per refresh interval and the others fail at once."""
+        if self._topology.discovered:
+            return
+        self._schedule_refresh()
+        if self._refreshing is not None:
+            await asyncio.shield(self._refreshing)
+        if not self._topology.discovered:
+            raise StoreUnavailable(
+                f"redis cluster: no node answered CLUSTER SLOTS (last: {self._topology.last_failure})"
+            )
+
+    def _schedule_refresh(self) -> None:
+        """Read the map again in the background, unless a reading is under way or was just made."""
+        if self._refreshing is None and (
+            self._clock() - self._topology.refreshed_at >= self._refresh_interval_s
+        ):
+            self._start_refresh()
+
+    def _start_refresh(self) -> None:
+        self._topology.refreshed_at = self._clock()
+        self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        self._refreshing.add_done_callback(self._refresh_done)
+
+    def _refresh_done(self, task: asyncio.Task[None]) -> None:
+        if self._refreshing is task:
+            self._refreshing = None
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed reading is reported by the callers that needed it
+
+    async def _refresh(self) -> None:
+        for address in self._discovery_candidates():
+            try:
+                ranges = await self._node(address).store.slot_owners()
+            except StoreUnavailable as error:
+                self._topology.last_failure = str(error)
+                continue
+            self._apply(ranges)
+            return
+
+    def _apply(self, ranges: list[tuple[int, int, Address]]) -> None:
+        topology = self._topology
+        before = set(topology.serving)
+        slots: list[Address | None] = [None] * SLOTS
+        for first, last, primary in ranges:
+            slots[first : last + 1] = [primary] * (last - first + 1)
+        topology.slots = slots
+        topology.serving = list(dict.fromkeys(primary for _, _, primary in ranges))
+        topology.unserved = slots.count(None)
+        topology.discovered = True
+        if self._on_change is not None:
+            for address in before.symmetric_difference(topology.serving):
+                self._on_change(self._node(address).guarded)
+
+    def _serving_up(self) -> list[Address]:
+        return [a for a in self._topology.serving if self._node(a).guarded.up]
+
+    def _discovery_candidates(self) -> list[Address]:
+        """Serving primaries that are up, then the startup nodes, then every other node seen."""
+        return list(dict.fromkeys([*self._serving_up(), *self._startup, *self._nodes]))
+
+    async def _subscriber_candidates(self) -> list[Address]:
+        with contextlib.suppress(StoreUnavailable):  # the startup nodes are still worth a try
+            await self._discover()
+        first = [] if self._last_subscriber is None else [self._last_subscriber]
+        return list(dict.fromkeys([*first, *self._serving_up(), *self._startup]))
+
+
+def _by_slot(keys: Sequence[str]) -> dict[int, list[str]]:
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key_slot(key.encode()), []).append(key)
+    return groups
+
+
+def _cluster_state(info: Any) -> str:
+    """cluster_state from a CLUSTER INFO reply, parsed by redis-py or not."""
+    if isinstance(info, Mapping):
+        return str(info.get("cluster_state"))
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return fields.get("cluster_state", "unknown").strip()
 
 
 @dataclass(frozen=True)
@@ -210,33 +488,11 @@ class ClusterUrl:
 def parse_cluster_url(url: str) -> ClusterUrl:
     """Parse a `redis+cluster://` or `rediss+cluster://` URL; ValueError (never quoting it) if bad."""
     parts = parse_multi_host_url(url, default_port=DEFAULT_CLUSTER_PORT, query_names=QUERY_NAMES)
-    scheme = parts.scheme
     if parts.path not in ((), ("0",)):
         raise ValueError(
-            f"bad {scheme}:// store URL: a cluster has only database 0 (leave the path out or give /0)"
+            f"bad {parts.scheme}:// store URL: a cluster has only database 0 "
+            "(leave the path out or give /0)"
         )
     return ClusterUrl(
-        nodes=parts.hosts,
-        tls=parts.tls,
-        username=parts.username,
-        password=parts.password,
+        nodes=parts.hosts, tls=parts.tls, username=parts.username, password=parts.password
     )
-
-
-def _node_options(connection_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Options for a plain connection to one node, matching the cluster client's (auth, TLS, timeouts)."""
-    options = {
-        name: connection_kwargs[name]
-        for name in _NODE_OPTION_NAMES
-        if connection_kwargs.get(name) is not None
-    }
-    if connection_kwargs.get("connection_class") is SSLConnection:
-        options["ssl"] = True
-        options.update(
-            (name, value)
-            for name, value in connection_kwargs.items()
-            if name.startswith("ssl_") and value is not None
-        )
-    # Like every store connection: bytes, and no retries (see client_options).
-    options.update(decode_responses=False, retry=no_retry())
-    return options

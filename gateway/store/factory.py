@@ -1,15 +1,18 @@
-"""Pick the credential store backend from the `redis_url` setting's scheme."""
+"""Pick the credential store backend from the `redis_url` setting's scheme, behind its health guards."""
 
 from __future__ import annotations
 
-from typing import Final, TypedDict, Unpack
-from urllib.parse import urlsplit
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypedDict, Unpack
 
 from gateway.store import CredentialStore
 from gateway.store.cluster import ClusterStore
+from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import DEFAULT_SOCKET_TIMEOUT_S, RedisStore
 from gateway.store.sentinel import SentinelStore
+from gateway.store.urls import scheme_of
 
 SUPPORTED_SCHEMES: Final = (
     "memory",
@@ -21,8 +24,8 @@ SUPPORTED_SCHEMES: Final = (
     "redis+cluster",
     "rediss+cluster",
 )
-# Schemes named in errors as coming later; none at the moment.
-PLANNED_SCHEMES: Final[tuple[str, ...]] = ()
+
+StoreState = Literal["up", "degraded", "down"]
 
 
 class TlsOptions(TypedDict, total=False):
@@ -33,40 +36,97 @@ class TlsOptions(TypedDict, total=False):
     ssl_keyfile: str | None
 
 
+@dataclass(frozen=True)
+class StoreHealth:
+    """What the guards say now: each backend (a Cluster primary, or the one server) up or down."""
+
+    shards: dict[str, bool]
+    unserved_slots: int = 0
+    seconds_in_state: float = 0.0
+
+    @property
+    def state(self) -> StoreState:
+        """up: everything answers; down: nothing does; degraded: some keys fall back to the vendor."""
+        if not self.shards:
+            return "down" if self.unserved_slots else "up"
+        up = sum(self.shards.values())
+        if up == len(self.shards) and not self.unserved_slots:
+            return "up"
+        return "down" if up == 0 else "degraded"
+
+
+@dataclass(frozen=True)
+class OpenedStore:
+    """The store the service uses, and how to read its health."""
+
+    store: CredentialStore
+    guards: Callable[[], Sequence[GuardedStore]] = field(default=lambda: ())
+    unserved_slots: Callable[[], int] = field(default=lambda: 0)
+
+    @classmethod
+    def guarded(
+        cls,
+        store: CredentialStore,
+        *,
+        on_change: Callable[[GuardedStore], None] | None = None,
+        on_failure: OnFailure | None = None,
+    ) -> OpenedStore:
+        """A store made elsewhere (tests, embedding) behind one health guard, like a configured one."""
+        guard = GuardedStore(store, on_change=on_change, on_failure=on_failure)
+        return cls(guard, lambda: (guard,))
+
+    def health(self) -> StoreHealth:
+        guards = self.guards()
+        return StoreHealth(
+            shards={guard.name: guard.up for guard in guards},
+            unserved_slots=self.unserved_slots(),
+            seconds_in_state=min((g.seconds_in_state() for g in guards), default=0.0),
+        )
+
+
 def open_store(
     url: str,
     *,
     socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
+    on_change: Callable[[GuardedStore], None] | None = None,
+    on_failure: OnFailure | None = None,
     **tls_options: Unpack[TlsOptions],
-) -> CredentialStore:
-    """The store `url` names; ValueError for a malformed URL or a scheme this gateway cannot serve.
+) -> OpenedStore:
+    """The store `url` names, each Redis server behind a health guard; ValueError for a malformed URL
+    or a scheme this gateway cannot serve.
 
     No connection is made here, so a Redis that is down shows up at the first call as StoreUnavailable.
     Error messages never quote the URL beyond its scheme (it may carry a password).
     """
-    # The scheme by hand: urlsplit would parse a multi-host netloc and choke on it (or on a bad port).
-    scheme = url.partition("://")[0].lower() if "://" in url else urlsplit(url).scheme.lower()
+    scheme = scheme_of(url)
     if scheme == "memory":
         if any(value is not None for value in tls_options.values()):
             raise ValueError("TLS options need a rediss:// URL, not memory://")
-        return MemoryStore()
-    if scheme in ("redis", "rediss", "unix"):
-        return RedisStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
-    if scheme in ("redis+sentinel", "rediss+sentinel"):
-        return SentinelStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
+        return OpenedStore(MemoryStore())
     if scheme in ("redis+cluster", "rediss+cluster"):
-        return ClusterStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
-    raise ValueError(_unsupported_scheme_message(scheme))
+        cluster = ClusterStore.from_url(
+            url,
+            socket_timeout_s=socket_timeout_s,
+            on_change=on_change,
+            on_failure=on_failure,
+            **tls_options,
+        )
+        return OpenedStore(cluster, cluster.guards, cluster.unserved_slots)
+    backend: RedisStore
+    if scheme in ("redis", "rediss", "unix"):
+        backend = RedisStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
+    elif scheme in ("redis+sentinel", "rediss+sentinel"):
+        backend = SentinelStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
+    else:
+        raise ValueError(_unsupported_scheme_message(scheme))
+    guard = GuardedStore(
+        backend, name=scheme.split("+")[-1], on_change=on_change, on_failure=on_failure
+    )
+    return OpenedStore(guard, lambda: (guard,))
 
 
 def _unsupported_scheme_message(scheme: str) -> str:
     # Name only the scheme: the rest of the URL may carry a password.
     supported = ", ".join(f"{name}://" for name in SUPPORTED_SCHEMES)
-    if scheme in PLANNED_SCHEMES:
-        return f"store URL scheme {scheme}:// is not supported yet; supported: {supported}"
     shown = f"{scheme}://" if scheme else "(none)"
-    message = f"unsupported store URL scheme {shown}; supported: {supported}"
-    if PLANNED_SCHEMES:
-        planned = ", ".join(f"{name}://" for name in PLANNED_SCHEMES)
-        message += f" ({planned} are not supported yet)"
-    return message
+    return f"unsupported store URL scheme {shown}; supported: {supported}"

@@ -1,150 +1,97 @@
-"""Store health: after a few failures in a row the backend is skipped for a while, then probed again.
+"""Store health: a backend that keeps failing is skipped for a moment, then probed again.
 
 Without this, every request during a Redis outage would wait out a socket timeout before falling back
-to the vendor. With it, one request pays that cost per `retry_interval_s`; the rest fail over at once.
-One slow answer under a burst is a blip, not an outage: the store is marked down only after
-`failures_to_mark_down` consecutive failures.
-The state (up or down, since when) feeds `/readyz` and the `gateway_store_up` metric.
+to the vendor. With it, after `consecutive_failures` failures in a row the backend is marked down: calls
+fail at once (StoreUnavailable, "skipped") and, every `open_s`, one call goes through as a probe whose
+success marks it up again. It is the same breaker the vendor calls use, with a store's policy: a quick
+probe (a restarted Redis is used again within a fraction of a second) and three strikes, so one slow
+answer under a burst is a blip, not an outage.
+
+Only the backend being unreachable counts against it; an error reply or a Cluster redirection means the
+backend answered. A Redis Cluster has one guard per node (gateway.store.cluster), so a dead node takes
+only the keys of its slots out of the cache. Each guard's state feeds /readyz and `gateway_store_up`;
+each failed or skipped call is reported through `on_failure`, which the app counts and logs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 import structlog
 
+from gateway.resilience.breaker import Breaker, BreakerPolicy, BreakerState
 from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store.forwarding import ForwardingStore
 
 log = structlog.get_logger("gateway.store")
 T = TypeVar("T")
 
+STORE_POLICY: Final = BreakerPolicy(open_s=0.25, consecutive_failures=3)
 
-class GuardedStore:
-    """A `CredentialStore` that remembers the backend's health and fails fast while it is down."""
+OnFailure = Callable[[str, str], None]  # (operation, reason): reason is failed, skipped or refused
+
+
+class GuardedStore(ForwardingStore):
+    """A `CredentialStore` that remembers its backend's health and fails fast while it is down."""
 
     def __init__(
         self,
         inner: CredentialStore,
         *,
-        retry_interval_s: float = 1.0,
-        failures_to_mark_down: int = 3,
+        name: str = "redis",
+        policy: BreakerPolicy = STORE_POLICY,
         clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[bool], None] | None = None,
+        on_change: Callable[[GuardedStore], None] | None = None,
+        on_failure: OnFailure | None = None,
     ) -> None:
-        self._inner = inner
-        self._retry_interval_s = retry_interval_s
-        self._failures_to_mark_down = failures_to_mark_down
-        self._failures = 0
+        super().__init__(inner)
+        self.name = name  # the backend (a node's host:port in a Cluster), for /readyz and logs
         self._clock = clock
         self._on_change = on_change
-        self.up = True
-        self.changed_at = clock()
-        self._next_try = 0.0
+        self._on_failure = on_failure
+        self._reported_up = True
+        self._reported_at = clock()
+        self._breaker = Breaker(policy, clock=clock, on_change=self._changed)
+
+    @property
+    def up(self) -> bool:
+        """False from the moment the backend is marked down until a probe succeeds."""
+        return self._breaker.state is BreakerState.CLOSED
 
     def seconds_in_state(self) -> float:
-        return self._clock() - self.changed_at
+        """How long the backend has been up, or down, without a change."""
+        return self._clock() - self._reported_at
 
-    async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
-        if not self.up and self._clock() < self._next_try:
-            raise StoreUnavailable("the store is marked down; it will be tried again shortly")
+    async def _forward(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        if self._breaker.allow() is not None:
+            self._failed(operation, "skipped")
+            raise StoreUnavailable(f"{self.name} is marked down; it will be tried again shortly")
         try:
             result = await call()
-        except StoreUnavailable:
-            self._mark(up=False)
+        except StoreUnavailable as error:
+            # An error reply or a redirection is an answer: the backend is up.
+            self._breaker.record(failed=error.kind == "down")
+            if error.kind != "moved":  # a redirection is followed by the Cluster store, not lost
+                self._failed(operation, "failed" if error.kind == "down" else "refused")
             raise
-        self._mark(up=True)
+        except BaseException:
+            self._breaker.release_probe()  # cancelled: no outcome to judge the backend by
+            raise
+        self._breaker.record(failed=False)
         return result
 
-    def _mark(self, *, up: bool) -> None:
-        now = self._clock()
-        self._failures = 0 if up else self._failures + 1
-        if not up:
-            if self.up and self._failures < self._failures_to_mark_down:
-                return  # a blip
-            self._next_try = now + self._retry_interval_s
-        if up == self.up:
+    def _failed(self, operation: str, reason: str) -> None:
+        if self._on_failure is not None:
+            self._on_failure(operation, reason)
+
+    def _changed(self, state: BreakerState) -> None:
+        # Half-open is still down, and a failed probe re-opens: only up <-> down is news.
+        if self.up == self._reported_up:
             return
-        self.up = up
-        self.changed_at = now
-        log.warning("store_up" if up else "store_down")
+        self._reported_up = self.up
+        self._reported_at = self._clock()
+        log.warning("store_up" if self.up else "store_down", store=self.name)
         if self._on_change is not None:
-            self._on_change(up)
-
-    async def get(self, key: str) -> bytes | None:
-        return await self._guard(lambda: self._inner.get(key))
-
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        await self._guard(lambda: self._inner.set(key, value, ttl_s))
-
-    async def delete(self, key: str) -> bool:
-        return await self._guard(lambda: self._inner.delete(key))
-
-    async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        return await self._guard(lambda: self._inner.acquire_lock(key, owner, lease_s))
-
-    async def acquire_lock_and_get(
-        self,
-        lock_key: str,
-        owner: str,
-        lease_s: float,
-        keys: Sequence[str],
-        *,
-        only_if_first_missing: bool = False,
-    ) -> tuple[bool, list[bytes | None]]:
-        return await self._guard(
-            lambda: self._inner.acquire_lock_and_get(
-                lock_key, owner, lease_s, keys, only_if_first_missing=only_if_first_missing
-            )
-        )
-
-    async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        return await self._guard(lambda: self._inner.renew_lock(key, owner, lease_s))
-
-    async def release_lock(self, key: str, owner: str) -> bool:
-        return await self._guard(lambda: self._inner.release_lock(key, owner))
-
-    async def set_and_release_lock(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        lock_key: str,
-        owner: str,
-        channel: str,
-        message: str,
-    ) -> bool:
-        return await self._guard(
-            lambda: self._inner.set_and_release_lock(
-                key,
-                value,
-                ttl_s,
-                lock_key=lock_key,
-                owner=owner,
-                channel=channel,
-                message=message,
-            )
-        )
-
-    async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
-        return await self._guard(lambda: self._inner.take_rate_slot(key, interval_s, burst))
-
-    async def publish(self, channel: str, message: str) -> None:
-        await self._guard(lambda: self._inner.publish(channel, message))
-
-    def subscribe(self, channel: str) -> AsyncIterator[str | None]:
-        return self._inner.subscribe(channel)
-
-    async def ping(self) -> None:
-        # A ping always reaches the backend: it is how /readyz and the probe loop learn it is back.
-        try:
-            await self._inner.ping()
-        except StoreUnavailable:
-            self._mark(up=False)
-            raise
-        self._mark(up=True)
-
-    async def close(self) -> None:
-        await self._inner.close()
+            self._on_change(self)

@@ -2,9 +2,9 @@
 
 It keeps the semantics of the Redis backend so the service cannot tell them apart: values and locks share
 one key space, expiry is rounded to whole milliseconds, a lock is a key whose value is its owner, and
-publish/subscribe reaches every live subscriber in this process. Apart from a subscriber waiting for its
+an announcement reaches every live subscriber in this process. Apart from a subscriber waiting for its
 next message nothing here awaits, so each method runs to completion without interleaving on the event
-loop; that is what makes check-then-set (acquire, renew, release) atomic without an `asyncio.Lock`.
+loop; that is what makes check-then-set (claim, renew, hand back) atomic without an `asyncio.Lock`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from gateway.store import StoreUnavailable
+from gateway.store import Announcement, LeaseClaim, LeaseRef, ReadResult, StoreUnavailable
 
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_PENDING_MESSAGES = 10_000
@@ -86,75 +86,67 @@ class MemoryStore:
         """How many keys are held, including expired ones not purged yet."""
         return len(self._entries)
 
-    async def get(self, key: str) -> bytes | None:
-        """The value, or None when absent or expired."""
-        entry = self._live_entry(key)
-        return None if entry is None else entry.value
-
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        """Store `value` for `ttl_s` seconds (> 0, millisecond precision)."""
-        self._write(key, bytes(value), ttl_to_milliseconds(ttl_s))
-
-    async def delete(self, key: str) -> bool:
-        """Forget `key`; True when something was removed."""
-        return self._live_entry(key) is not None and self._entries.pop(key, None) is not None
-
-    async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        """Take the lock `key` for `owner` if nobody holds it; True when taken."""
-        lease_ms = ttl_to_milliseconds(lease_s)
-        if self._live_entry(key) is not None:
-            return False
-        self._write(key, owner.encode(), lease_ms)
-        return True
-
-    async def acquire_lock_and_get(
-        self,
-        lock_key: str,
-        owner: str,
-        lease_s: float,
-        keys: Sequence[str],
-        *,
-        only_if_first_missing: bool = False,
-    ) -> tuple[bool, list[bytes | None]]:
-        """`acquire_lock`, then `get` of each of `keys` (see the protocol for `only_if_first_missing`)."""
-        if only_if_first_missing and keys:
-            first = await self.get(keys[0])
+    async def read(self, keys: Sequence[str], *, claim: LeaseClaim | None = None) -> ReadResult:
+        """The values of `keys`, after trying `claim`'s lease (see CredentialStore.read)."""
+        if claim is None:
+            return ReadResult([self._value(key) for key in keys])
+        lease_ms = ttl_to_milliseconds(claim.lease_s)
+        if claim.unless_cached and keys:
+            first = self._value(keys[0])
             if first is not None:
-                return False, [first] + [None] * (len(keys) - 1)
-        taken = await self.acquire_lock(lock_key, owner, lease_s)
-        return taken, [await self.get(key) for key in keys]
+                return ReadResult([first] + [None] * (len(keys) - 1))
+        holder = self._value(claim.key)
+        leased = holder is None or holder == claim.owner.encode()
+        if leased:
+            self._write(claim.key, claim.owner.encode(), lease_ms)
+        return ReadResult([self._value(key) for key in keys], leased=leased)
 
-    async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        """Extend the lease only if `owner` still holds it; False when the lease was lost."""
-        lease_ms = ttl_to_milliseconds(lease_s)
-        if not self._held_by(key, owner):
-            return False
-        self._write(key, owner.encode(), lease_ms)
-        return True
-
-    async def release_lock(self, key: str, owner: str) -> bool:
-        """Delete the lock only if `owner` holds it (compare-and-delete); True when released."""
-        if not self._held_by(key, owner):
-            return False
-        del self._entries[key]
-        return True
-
-    async def set_and_release_lock(
+    async def write(
         self,
         key: str,
         value: bytes,
         ttl_s: float,
         *,
-        lock_key: str,
-        owner: str,
-        channel: str,
-        message: str,
+        release: LeaseRef | None = None,
+        announce: Announcement | None = None,
     ) -> bool:
-        """`set`, then `release_lock`, then `publish`; True when the lock was released."""
-        await self.set(key, value, ttl_s)
-        released = await self.release_lock(lock_key, owner)
-        await self.publish(channel, message)
-        return released
+        """Store `value` for `ttl_s`, hand back `release`, publish `announce` (see the protocol)."""
+        self._write(key, bytes(value), ttl_to_milliseconds(ttl_s))
+        kept = True
+        if release is not None:
+            holder = self._value(release.key)
+            if holder == release.owner.encode():
+                del self._entries[release.key]
+            kept = holder is None or holder == release.owner.encode()
+        if announce is not None:
+            self._publish(announce)
+        return kept
+
+    async def delete(
+        self,
+        keys: Sequence[str],
+        *,
+        owner: str | None = None,
+        announce: Announcement | None = None,
+    ) -> int:
+        """Forget `keys` (only those holding `owner`, when given), then publish `announce`."""
+        removed = 0
+        for key in keys:
+            value = self._value(key)
+            if value is not None and (owner is None or value == owner.encode()):
+                del self._entries[key]
+                removed += 1
+        if announce is not None:
+            self._publish(announce)
+        return removed
+
+    async def renew(self, key: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease only if `owner` still holds it; False when the lease was lost."""
+        lease_ms = ttl_to_milliseconds(lease_s)
+        if self._value(key) != owner.encode():
+            return False
+        self._write(key, owner.encode(), lease_ms)
+        return True
 
     async def take_rate_slot(self, key: str, interval_s: float, burst: int) -> float:
         """GCRA token bucket at `key`: 0 when a slot was taken, else seconds to wait."""
@@ -166,15 +158,16 @@ class MemoryStore:
         self._rate_buckets[key] = tat + interval_s
         return 0.0
 
-    async def publish(self, channel: str, message: str) -> None:
-        """Send `message` to every current subscriber of `channel` in this process."""
+    def _publish(self, announce: Announcement) -> None:
+        """Send the message to every current subscriber of its channel in this process."""
+        channel = announce.channel
         for inbox in list(self._subscribers.get(channel, ())):
             if inbox.full():
                 self._cut_off(
                     channel, inbox, "the subscriber fell behind and messages were dropped"
                 )
             else:
-                inbox.put_nowait(message)
+                inbox.put_nowait(announce.message)
 
     async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
         """Yields None once subscribed, then each message published on `channel`.
@@ -227,9 +220,9 @@ class MemoryStore:
             return None
         return entry
 
-    def _held_by(self, key: str, owner: str) -> bool:
+    def _value(self, key: str) -> bytes | None:
         entry = self._live_entry(key)
-        return entry is not None and entry.value == owner.encode()
+        return None if entry is None else entry.value
 
     def _write(self, key: str, value: bytes, ttl_ms: int) -> None:
         now = self._clock()

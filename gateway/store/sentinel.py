@@ -39,9 +39,9 @@ from gateway.store.redis import (
     DEFAULT_SOCKET_TIMEOUT_S,
     RedisStore,
     multi_host_options,
-    parse_multi_host_url,
     unavailable_on_error,
 )
+from gateway.store.urls import parse_multi_host_url
 
 DEFAULT_SENTINEL_PORT: Final = 26379
 DEFAULT_MASTER_CHECK_INTERVAL_S: Final = 1.0
@@ -160,7 +160,7 @@ class SentinelStore(RedisStore):
             with unavailable_on_error("close (sentinels)"):
                 await self._sentinel.aclose()
 
-    async def _ready(self) -> None:
+    def _ready(self) -> None:
         self._schedule_master_check()
 
     def _subscription_is_current(self, pubsub: PubSub) -> bool:

@@ -234,7 +234,7 @@ class Upstream:
         self._metrics.quota_ban_active.labels(provider.name).set(1)
         log.warning("vendor_quota_ban", provider=provider.name, seconds=seconds)
         with contextlib.suppress(StoreUnavailable):
-            await self._store.set(self.ban_key(provider), orjson.dumps({"until": until}), seconds)
+            await self._store.write(self.ban_key(provider), orjson.dumps({"until": until}), seconds)
         self._bans[provider.name] = until
 
     def _raise_if_banned(self, provider: Provider, ban_record: bytes | None) -> None:

@@ -7,7 +7,9 @@ import asyncio
 import pytest
 
 from gateway.cache.lease import Lease
+from gateway.store import Announcement
 from gateway.store.redis import RedisStore
+from tests.store.ops import get, hand_back
 
 
 async def taken(lease: Lease) -> bool:
@@ -42,13 +44,15 @@ async def test_a_lost_lease_is_detected_and_never_releases_the_new_owners_lock(
     first = Lease(redis_store, key, lease_s=0.3)
     assert await taken(first)
     async with first:
-        await redis_store.delete(key)  # as if the lease had run out while this process was stalled
+        await redis_store.delete(
+            [key]
+        )  # as if the lease had run out while this process was stalled
         second = Lease(redis_store, key, lease_s=5)
         assert await taken(second)
         await asyncio.sleep(0.25)  # past first's next renewal
         assert first.lost
     assert not await taken(Lease(redis_store, key, 5)), "second still holds it"
-    assert await redis_store.release_lock(key, second.owner)
+    assert await hand_back(redis_store, key, second.owner)
 
 
 async def test_handing_back_with_the_answer_stops_renewal_and_frees_the_lock(
@@ -60,8 +64,10 @@ async def test_handing_back_with_the_answer_stops_renewal_and_frees_the_lock(
     holder = Lease(redis_store, key, lease_s=0.3)
     assert await taken(holder)
     await asyncio.sleep(0.15)  # one renewal (due every 0.1 s) has run
-    await holder.set_and_release(value_key, b"answer", 5, channel=key_prefix + "c", message="m")
-    assert await redis_store.get(value_key) == b"answer"
+    await holder.set_and_release(
+        value_key, b"answer", 5, announce=Announcement(key_prefix + "c", "m")
+    )
+    assert await get(redis_store, value_key) == b"answer"
     assert await taken(Lease(redis_store, key, 5)), "the lock was freed"
     await asyncio.sleep(0.25)  # past two more renewal times
     assert not holder.lost and not holder.held

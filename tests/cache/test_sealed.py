@@ -12,6 +12,7 @@ import pytest
 from gateway.encryption import EncryptionKeyError, open_sealed, parse_encryption_keys, seal
 from gateway.store.memory import MemoryStore
 from gateway.store.sealed import SealedStore
+from tests.store.ops import get
 
 
 def new_key(kid: str) -> str:
@@ -50,15 +51,15 @@ async def test_rotation_new_key_seals_old_key_still_opens() -> None:
     backend = MemoryStore()
     old_entry, new_entry = new_key("2025"), new_key("2026")
     before = SealedStore(backend, parse_encryption_keys([old_entry]))
-    await before.set("gw:v1:{a}:cred", b"old", 60)
+    await before.write("gw:v1:{a}:cred", b"old", 60)
     after = SealedStore(backend, parse_encryption_keys([new_entry, old_entry]))
-    assert await after.get("gw:v1:{a}:cred") == b"old"
-    await after.set("gw:v1:{b}:cred", b"new", 60)
-    raw = await backend.get("gw:v1:{b}:cred")
+    assert await get(after, "gw:v1:{a}:cred") == b"old"
+    await after.write("gw:v1:{b}:cred", b"new", 60)
+    raw = await get(backend, "gw:v1:{b}:cred")
     assert raw is not None and raw[2 : 2 + 4] == b"2026"
     dropped_old = SealedStore(backend, parse_encryption_keys([new_entry]))
-    assert await dropped_old.get("gw:v1:{a}:cred") is None
-    assert await dropped_old.get("gw:v1:{b}:cred") == b"new"
+    assert await get(dropped_old, "gw:v1:{a}:cred") is None
+    assert await get(dropped_old, "gw:v1:{b}:cred") == b"new"
 
 
 @pytest.mark.parametrize(

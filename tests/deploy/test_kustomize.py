@@ -551,5 +551,5 @@ def test_production_uses_external_redis_and_never_applies_the_example_secret() -
 )
 async def test_overlay_redis_url_is_one_the_gateway_can_open(overlay_name: str) -> None:
     """The store factory accepts the overlay's GATEWAY_REDIS_URL (no connection is made)."""
-    store = open_store(redis_url(_render(overlay_name)))
+    store = open_store(redis_url(_render(overlay_name))).store
     await store.close()

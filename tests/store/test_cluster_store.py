@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 
 import pytest
 import redis
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import Redis
 
 from gateway.store import StoreUnavailable
 from gateway.store.cluster import ClusterStore
 from tests.redis_server import RedisClusterProcesses, RedisServerProcess, distinct_free_ports
+from tests.store.ops import claim, get, hand_back, publish
 from tests.store.test_store_contract import (
     LONG_S,
     SECRET_VALUE,
@@ -82,16 +83,16 @@ async def test_one_identity_shares_a_slot_while_identities_spread_over_the_nodes
             owner = owners[slots.pop()]
             nodes_used.add(owner)
 
-            await cluster_store.set(keys["cred"], b"token-" + digest.encode(), LONG_S)
-            await cluster_store.set(keys["fail"], b"cooldown", LONG_S)
-            assert await cluster_store.acquire_lock(keys["lock"], "owner-a", LONG_S)
+            await cluster_store.write(keys["cred"], b"token-" + digest.encode(), LONG_S)
+            await cluster_store.write(keys["fail"], b"cooldown", LONG_S)
+            assert await claim(cluster_store, keys["lock"], "owner-a", LONG_S)
             # The node owning the slot holds all three, as written through the store.
             on_owner = clients[owner]
             assert await on_owner.get(keys["cred"]) == b"token-" + digest.encode()
             assert await on_owner.get(keys["fail"]) == b"cooldown"
             assert await on_owner.get(keys["lock"]) == b"owner-a"
-            assert await cluster_store.renew_lock(keys["lock"], "owner-a", LONG_S)
-            assert await cluster_store.release_lock(keys["lock"], "owner-a")
+            assert await cluster_store.renew(keys["lock"], "owner-a", LONG_S)
+            assert await hand_back(cluster_store, keys["lock"], "owner-a")
             assert await on_owner.exists(keys["lock"]) == 0
     assert nodes_used == {node.port for node in redis_cluster.nodes}
     assert await cluster_store.take_rate_slot(f"{key_prefix}v1:rate:taobao", 1.0, 1) == 0
@@ -130,7 +131,7 @@ async def test_a_node_down_is_store_unavailable_and_the_store_recovers_when_it_r
     store = ClusterStore.from_url(cluster.url, pubsub_heartbeat_s=0.5)
     victim, *survivors = cluster.nodes
     try:
-        await store.set("k", b"before", LONG_S)
+        await store.write("k", b"before", LONG_S)
         async with subscribed(store, "channel") as subscription:  # the first startup node: victim
             victim.stop()
             with pytest.raises(StoreUnavailable):
@@ -159,17 +160,17 @@ async def test_a_node_down_is_store_unavailable_and_the_store_recovers_when_it_r
         async def works_again() -> bool:
             try:
                 await store.ping()
-                await store.set("k", b"after", LONG_S)
-                return await store.get("k") == b"after"
+                await store.write("k", b"after", LONG_S)
+                return await get(store, "k") == b"after"
             except StoreUnavailable:
                 return False
 
         assert await eventually(works_again, 10.0)
         for n in range(20):  # keys on every node, scripts included
-            assert await store.acquire_lock(f"lock-{n}", "owner-a", LONG_S)
-            assert await store.release_lock(f"lock-{n}", "owner-a")
+            assert await claim(store, f"lock-{n}", "owner-a", LONG_S)
+            assert await hand_back(store, f"lock-{n}", "owner-a")
         async with subscribed(store, "channel") as subscription:
-            await store.publish("channel", "after")
+            await publish(store, "channel", "after")
             assert await next_message(subscription) == "after"
     finally:
         await store.close()
@@ -186,12 +187,12 @@ async def test_a_password_reaches_every_node_and_the_subscriber(
     wrong = ClusterStore.from_url(cluster.url.replace("cluster-secret", "not-it"))
     try:
         for n in range(10):
-            await store.set(f"k{n}", b"v", LONG_S)
-            assert await store.get(f"k{n}") == b"v"
+            await store.write(f"k{n}", b"v", LONG_S)
+            assert await get(store, f"k{n}") == b"v"
         async with subscribed(store, "channel") as subscription:
-            await store.publish("channel", "authenticated")
+            await publish(store, "channel", "authenticated")
             assert await next_message(subscription) == "authenticated"
-        for call in (wrong.get("k0"), anext(wrong.subscribe("channel"))):
+        for call in (get(wrong, "k0"), anext(wrong.subscribe("channel"))):
             with pytest.raises(StoreUnavailable) as raised:
                 await call
             assert "cluster-secret" not in str(raised.value)
@@ -210,7 +211,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
 
     async def poll(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await store.get(f"{key_prefix}k")
+            await get(store, f"{key_prefix}k")
 
     async def listen(stop: asyncio.Event) -> None:
         subscription = store.subscribe(f"{key_prefix}channel")
@@ -224,11 +225,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
         await store.close()
 
 
-async def test_a_decoding_cluster_client_is_refused() -> None:
-    """ClusterStore refuses a client that decodes replies to str, since values are bytes."""
-    client = RedisCluster(host="127.0.0.1", port=distinct_free_ports(1)[0], decode_responses=True)
-    try:
-        with pytest.raises(ValueError, match="decode_responses"):
-            ClusterStore(client)
-    finally:
-        await client.aclose()
+def test_a_decoding_cluster_client_is_refused() -> None:
+    """ClusterStore refuses node options that decode replies to str, since values are bytes."""
+    with pytest.raises(ValueError, match="decode_responses"):
+        ClusterStore([("127.0.0.1", 7000)], node_options={"decode_responses": True})

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from gateway.store import StoreUnavailable
 from gateway.store.sentinel import SentinelStore
 from tests.redis_server import RedisSentinelProcesses, distinct_free_ports
+from tests.store.ops import claim, get, hand_back, publish
 from tests.store.test_store_contract import (
     LONG_S,
     assert_all_unavailable,
@@ -41,12 +42,12 @@ async def works_end_to_end(store: SentinelStore, key: str) -> bool:
         f"{key}:lock:{uuid4().hex}"  # a fresh lock each try: a failed try may leave its lock held
     )
     try:
-        await store.set(key, b"after-failover", LONG_S)
+        await store.write(key, b"after-failover", LONG_S)
         return (
-            await store.get(key) == b"after-failover"
-            and await store.acquire_lock(lock, "owner-a", LONG_S)
-            and await store.renew_lock(lock, "owner-a", LONG_S)
-            and await store.release_lock(lock, "owner-a")
+            await get(store, key) == b"after-failover"
+            and await claim(store, lock, "owner-a", LONG_S)
+            and await store.renew(lock, "owner-a", LONG_S)
+            and await hand_back(store, lock, "owner-a")
         )
     except StoreUnavailable:
         return False
@@ -77,7 +78,7 @@ async def test_the_same_store_follows_the_master_through_a_failover(
     try:
         assert await works_end_to_end(store, "before")
         async with subscribed(store, "channel") as subscription:
-            await store.publish("channel", "before")
+            await publish(store, "channel", "before")
             assert await next_message(subscription) == "before"
         assert await next_message(held) is None
         old_port = setup.master_port()
@@ -110,7 +111,7 @@ async def test_the_same_store_follows_the_master_through_a_failover(
         elapsed = time.monotonic() - started
         assert await store.take_rate_slot("rate", 1.0, 1) == 0  # the script cache is per server
         async with subscribed(store, "channel") as subscription:
-            await store.publish("channel", "after")
+            await publish(store, "channel", "after")
             assert await next_message(subscription) == "after"
         with pytest.raises(StoreUnavailable):  # nothing is published on "held": no message comes
             await asyncio.wait_for(anext(held), 5.0)
@@ -132,14 +133,14 @@ async def test_passwords_reach_the_master_and_the_sentinels(
     wrong_master = SentinelStore.from_url(setup.url.replace("master-secret", "not-it"))
     wrong_sentinels = SentinelStore.from_url(setup.url.replace("sentinel-secret", "not-it"))
     try:
-        await store.set("k", b"v", LONG_S)
-        assert await store.get("k") == b"v"
+        await store.write("k", b"v", LONG_S)
+        assert await get(store, "k") == b"v"
         async with subscribed(store, "channel") as subscription:
-            await store.publish("channel", "authenticated")
+            await publish(store, "channel", "authenticated")
             assert await next_message(subscription) == "authenticated"
         for wrong in (wrong_master, wrong_sentinels):
             with pytest.raises(StoreUnavailable) as raised:
-                await wrong.get("k")
+                await get(wrong, "k")
             for secret in ("master-secret", "sentinel-secret", "not-it"):
                 assert secret not in str(raised.value)
     finally:
@@ -154,7 +155,7 @@ async def test_an_unknown_service_is_store_unavailable(redis_sentinel_url: str) 
     try:
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match="MasterNotFoundError"):
-            await store.get("k")
+            await get(store, "k")
         assert time.monotonic() - started < 2
     finally:
         await store.close()
@@ -179,8 +180,8 @@ async def test_a_stopped_sentinel_is_passed_over(
     setup.sentinels[0].stop()
     store = SentinelStore.from_url(setup.url)
     try:
-        await store.set("k", b"v", LONG_S)
-        assert await store.get("k") == b"v"
+        await store.write("k", b"v", LONG_S)
+        assert await get(store, "k") == b"v"
     finally:
         await store.close()
 
@@ -194,7 +195,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
 
     async def poll(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await store.get(f"{key_prefix}k")
+            await get(store, f"{key_prefix}k")
 
     async def listen(stop: asyncio.Event) -> None:
         subscription = store.subscribe(f"{key_prefix}channel")

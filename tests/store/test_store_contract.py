@@ -20,10 +20,16 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store import (
+    Announcement,
+    CredentialStore,
+    LeaseRef,
+    StoreUnavailable,
+)
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 from tests.redis_server import StartRedisServer, free_loopback_port
+from tests.store.ops import claim, claim_and_read, get, hand_back, publish
 
 SHORT_S = 0.2  # a TTL or lease meant to run out during the test
 LONG_S = 30.0  # a TTL or lease meant to outlive the test
@@ -85,48 +91,48 @@ async def test_set_then_get_returns_the_exact_bytes(
     store: CredentialStore, key_prefix: str, value: bytes
 ) -> None:
     """A stored value reads back byte for byte, an empty value included (it is not "absent")."""
-    await store.set(f"{key_prefix}k", value, LONG_S)
-    assert await store.get(f"{key_prefix}k") == value
+    await store.write(f"{key_prefix}k", value, LONG_S)
+    assert await get(store, f"{key_prefix}k") == value
 
 
 async def test_get_of_an_absent_key_is_none(store: CredentialStore, key_prefix: str) -> None:
     """Reading a key nobody wrote gives None."""
-    assert await store.get(f"{key_prefix}never-written") is None
+    assert await get(store, f"{key_prefix}never-written") is None
 
 
 async def test_keys_are_independent(store: CredentialStore, key_prefix: str) -> None:
     """Writing or deleting one key leaves the others as they were."""
-    await store.set(f"{key_prefix}a", b"A", LONG_S)
-    await store.set(f"{key_prefix}b", b"B", LONG_S)
-    await store.delete(f"{key_prefix}a")
-    assert await store.get(f"{key_prefix}a") is None
-    assert await store.get(f"{key_prefix}b") == b"B"
+    await store.write(f"{key_prefix}a", b"A", LONG_S)
+    await store.write(f"{key_prefix}b", b"B", LONG_S)
+    await store.delete([f"{key_prefix}a"])
+    assert await get(store, f"{key_prefix}a") is None
+    assert await get(store, f"{key_prefix}b") == b"B"
 
 
 async def test_a_value_expires_after_its_ttl_while_a_longer_one_stays(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """A short-TTL value reads as absent once its TTL passes; a long-TTL value written with it stays."""
-    await store.set(f"{key_prefix}short", b"s", SHORT_S)
-    await store.set(f"{key_prefix}long", b"l", LONG_S)
-    assert await store.get(f"{key_prefix}short") == b"s"
+    await store.write(f"{key_prefix}short", b"s", SHORT_S)
+    await store.write(f"{key_prefix}long", b"l", LONG_S)
+    assert await get(store, f"{key_prefix}short") == b"s"
 
     async def short_is_gone() -> bool:
-        return await store.get(f"{key_prefix}short") is None
+        return await get(store, f"{key_prefix}short") is None
 
     assert await eventually(short_is_gone)
     # Seconds mistaken for milliseconds would have dropped this one too.
-    assert await store.get(f"{key_prefix}long") == b"l"
+    assert await get(store, f"{key_prefix}long") == b"l"
 
 
 async def test_a_sub_millisecond_ttl_still_stores_and_expires(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """A positive TTL below one millisecond is accepted (rounded up to 1 ms) and expires at once."""
-    await store.set(f"{key_prefix}k", b"v", 0.0001)
+    await store.write(f"{key_prefix}k", b"v", 0.0001)
 
     async def is_gone() -> bool:
-        return await store.get(f"{key_prefix}k") is None
+        return await get(store, f"{key_prefix}k") is None
 
     assert await eventually(is_gone)
 
@@ -135,25 +141,25 @@ async def test_a_sub_millisecond_ttl_still_stores_and_expires(
 async def test_a_ttl_that_is_not_positive_and_finite_is_refused(
     store: CredentialStore, key_prefix: str, ttl_s: float
 ) -> None:
-    """set and acquire_lock raise ValueError for a zero, negative, NaN or infinite TTL and write nothing."""
+    """write and a lease claim raise ValueError for a zero, negative, NaN or infinite TTL and write nothing."""
     with pytest.raises(ValueError, match="positive finite"):
-        await store.set(f"{key_prefix}k", b"v", ttl_s)
+        await store.write(f"{key_prefix}k", b"v", ttl_s)
     with pytest.raises(ValueError, match="positive finite"):
-        await store.acquire_lock(f"{key_prefix}lock", "a", ttl_s)
-    assert await store.get(f"{key_prefix}k") is None
-    assert await store.acquire_lock(f"{key_prefix}lock", "b", LONG_S)
+        await claim(store, f"{key_prefix}lock", "a", ttl_s)
+    assert await get(store, f"{key_prefix}k") is None
+    assert await claim(store, f"{key_prefix}lock", "b", LONG_S)
 
 
 async def test_overwrite_replaces_both_value_and_ttl(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """Setting a key again replaces its value and its TTL (a long TTL cut short expires)."""
-    await store.set(f"{key_prefix}k", b"old", LONG_S)
-    await store.set(f"{key_prefix}k", b"new", SHORT_S)
-    assert await store.get(f"{key_prefix}k") == b"new"
+    await store.write(f"{key_prefix}k", b"old", LONG_S)
+    await store.write(f"{key_prefix}k", b"new", SHORT_S)
+    assert await get(store, f"{key_prefix}k") == b"new"
 
     async def is_gone() -> bool:
-        return await store.get(f"{key_prefix}k") is None
+        return await get(store, f"{key_prefix}k") is None
 
     assert await eventually(is_gone)
 
@@ -161,25 +167,25 @@ async def test_overwrite_replaces_both_value_and_ttl(
 async def test_delete_says_whether_something_was_removed(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """delete returns True for a present key (which is then absent) and False for an absent one."""
-    assert await store.delete(f"{key_prefix}k") is False
-    await store.set(f"{key_prefix}k", b"v", LONG_S)
-    assert await store.delete(f"{key_prefix}k") is True
-    assert await store.get(f"{key_prefix}k") is None
-    assert await store.delete(f"{key_prefix}k") is False
+    """delete counts a present key (which is then absent) and not an absent one."""
+    assert await store.delete([f"{key_prefix}k"]) == 0
+    await store.write(f"{key_prefix}k", b"v", LONG_S)
+    assert await store.delete([f"{key_prefix}k"]) == 1
+    assert await get(store, f"{key_prefix}k") is None
+    assert await store.delete([f"{key_prefix}k"]) == 0
 
 
 async def test_delete_of_an_expired_key_returns_false(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """An expired key counts as absent for delete too."""
-    await store.set(f"{key_prefix}k", b"v", SHORT_S)
+    await store.write(f"{key_prefix}k", b"v", SHORT_S)
 
     async def is_gone() -> bool:
-        return await store.get(f"{key_prefix}k") is None
+        return await get(store, f"{key_prefix}k") is None
 
     assert await eventually(is_gone)
-    assert await store.delete(f"{key_prefix}k") is False
+    assert await store.delete([f"{key_prefix}k"]) == 0
 
 
 async def test_ping_answers(store: CredentialStore) -> None:
@@ -190,12 +196,18 @@ async def test_ping_answers(store: CredentialStore) -> None:
 # --- locks ----------------------------------------------------------------------------------------
 
 
-async def test_lock_acquire_is_exclusive(store: CredentialStore, key_prefix: str) -> None:
-    """While one owner holds a lock, nobody can acquire it, the holder included (it is not reentrant)."""
+async def test_a_lease_is_exclusive_and_a_claim_is_idempotent_for_its_owner(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """While one owner holds a lease nobody else can take it; the holder's own claim answers taken (and
+    extends it), so a claim resent after its reply was lost reports the lease it took."""
     lock = f"{key_prefix}lock"
-    assert await store.acquire_lock(lock, "owner-a", LONG_S) is True
-    assert await store.acquire_lock(lock, "owner-b", LONG_S) is False
-    assert await store.acquire_lock(lock, "owner-a", LONG_S) is False
+    assert await claim(store, lock, "owner-a", SHORT_S) is True
+    assert await claim(store, lock, "owner-b", LONG_S) is False
+    assert await claim(store, lock, "owner-a", LONG_S) is True
+    await asyncio.sleep(SHORT_S * 2)  # past the first lease: the second claim extended it
+    assert await claim(store, lock, "owner-b", LONG_S) is False
+    assert await get(store, lock) == b"owner-a"
 
 
 async def test_concurrent_acquires_have_exactly_one_winner(
@@ -203,9 +215,7 @@ async def test_concurrent_acquires_have_exactly_one_winner(
 ) -> None:
     """Of many owners racing for the same free lock, exactly one gets it."""
     lock = f"{key_prefix}lock"
-    results = await asyncio.gather(
-        *(store.acquire_lock(lock, f"owner-{n}", LONG_S) for n in range(20))
-    )
+    results = await asyncio.gather(*(claim(store, lock, f"owner-{n}", LONG_S) for n in range(20)))
     assert results.count(True) == 1
 
 
@@ -214,8 +224,8 @@ async def test_a_lock_reads_as_a_key_holding_its_owner(
 ) -> None:
     """Locks and values share one key space: a held lock reads back as its owner's name."""
     lock = f"{key_prefix}lock"
-    await store.acquire_lock(lock, "owner-ä", LONG_S)
-    assert await store.get(lock) == "owner-ä".encode()
+    await claim(store, lock, "owner-ä", LONG_S)
+    assert await get(store, lock) == "owner-ä".encode()
 
 
 async def test_another_owner_can_neither_renew_nor_release(
@@ -223,11 +233,11 @@ async def test_another_owner_can_neither_renew_nor_release(
 ) -> None:
     """renew and release by a non-holder return False and leave the holder's lock in place."""
     lock = f"{key_prefix}lock"
-    await store.acquire_lock(lock, "owner-a", LONG_S)
-    assert await store.renew_lock(lock, "owner-b", LONG_S) is False
-    assert await store.release_lock(lock, "owner-b") is False
-    assert await store.acquire_lock(lock, "owner-b", LONG_S) is False
-    assert await store.renew_lock(lock, "owner-a", LONG_S) is True
+    await claim(store, lock, "owner-a", LONG_S)
+    assert await store.renew(lock, "owner-b", LONG_S) is False
+    assert await hand_back(store, lock, "owner-b") is False
+    assert await claim(store, lock, "owner-b", LONG_S) is False
+    assert await store.renew(lock, "owner-a", LONG_S) is True
 
 
 async def test_nobody_can_renew_or_release_a_free_lock(
@@ -235,18 +245,18 @@ async def test_nobody_can_renew_or_release_a_free_lock(
 ) -> None:
     """renew and release of a lock nobody holds return False and do not create it."""
     lock = f"{key_prefix}lock"
-    assert await store.renew_lock(lock, "owner-a", LONG_S) is False
-    assert await store.release_lock(lock, "owner-a") is False
-    assert await store.get(lock) is None
+    assert await store.renew(lock, "owner-a", LONG_S) is False
+    assert await hand_back(store, lock, "owner-a") is False
+    assert await get(store, lock) is None
 
 
 async def test_release_by_the_owner_frees_the_lock(store: CredentialStore, key_prefix: str) -> None:
     """After its owner releases a lock, another owner can take it, and a second release is False."""
     lock = f"{key_prefix}lock"
-    await store.acquire_lock(lock, "owner-a", LONG_S)
-    assert await store.release_lock(lock, "owner-a") is True
-    assert await store.acquire_lock(lock, "owner-b", LONG_S) is True
-    assert await store.release_lock(lock, "owner-a") is False
+    await claim(store, lock, "owner-a", LONG_S)
+    assert await hand_back(store, lock, "owner-a") is True
+    assert await claim(store, lock, "owner-b", LONG_S) is True
+    assert await hand_back(store, lock, "owner-a") is False
 
 
 async def test_lease_expiry_frees_the_lock_and_the_old_owner_loses_it(
@@ -254,65 +264,63 @@ async def test_lease_expiry_frees_the_lock_and_the_old_owner_loses_it(
 ) -> None:
     """Once a lease runs out another owner can acquire, and the old owner can no longer renew or release."""
     lock = f"{key_prefix}lock"
-    await store.acquire_lock(lock, "owner-a", SHORT_S)
+    await claim(store, lock, "owner-a", SHORT_S)
 
     async def b_takes_it() -> bool:
-        return await store.acquire_lock(lock, "owner-b", LONG_S)
+        return await claim(store, lock, "owner-b", LONG_S)
 
     assert await eventually(b_takes_it)
-    assert await store.renew_lock(lock, "owner-a", LONG_S) is False
-    assert await store.release_lock(lock, "owner-a") is False
-    assert await store.get(lock) == b"owner-b"
+    assert await store.renew(lock, "owner-a", LONG_S) is False
+    assert await hand_back(store, lock, "owner-a") is False
+    assert await get(store, lock) == b"owner-b"
 
 
 async def test_renew_extends_the_lease(store: CredentialStore, key_prefix: str) -> None:
     """A renewed lease outlives its original expiry: another owner still cannot acquire after it."""
     lock = f"{key_prefix}lock"
-    await store.acquire_lock(lock, "owner-a", SHORT_S)
-    assert await store.renew_lock(lock, "owner-a", LONG_S) is True
+    await claim(store, lock, "owner-a", SHORT_S)
+    assert await store.renew(lock, "owner-a", LONG_S) is True
     await asyncio.sleep(SHORT_S * 2)  # past the original lease; a poll cannot prove something stays
-    assert await store.acquire_lock(lock, "owner-b", LONG_S) is False
+    assert await claim(store, lock, "owner-b", LONG_S) is False
 
 
-async def test_acquire_lock_and_get_takes_the_lock_and_reads_each_key(
+async def test_a_claim_takes_the_lease_and_reads_each_key(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """One call takes a free lock and returns each key's value in order, None for an absent one; keys
+    """One read takes a free lease and returns each key's value in order, None for an absent one; keys
     of one identity (one hash tag) and a key elsewhere (a provider-wide record) alike."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, absent, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.set(value, b"\x00cached\xff", LONG_S)
-    await store.set(elsewhere, b"banned", LONG_S)
-    taken, values = await store.acquire_lock_and_get(
-        lock, "owner-a", LONG_S, [value, absent, elsewhere]
-    )
+    await store.write(value, b"\x00cached\xff", LONG_S)
+    await store.write(elsewhere, b"banned", LONG_S)
+    taken, values = await claim_and_read(store, lock, "owner-a", LONG_S, [value, absent, elsewhere])
     assert (taken, values) == (True, [b"\x00cached\xff", None, b"banned"])
-    assert await store.get(lock) == b"owner-a"
+    assert await get(store, lock) == b"owner-a"
 
 
-async def test_acquire_lock_and_get_reads_even_when_the_lock_is_taken(
+async def test_a_claim_reads_even_when_the_lease_is_taken(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """A held lock answers False, leaves the holder in place, and still returns the values."""
+    """A held lease answers not taken, leaves the holder in place, and still returns the values."""
     tag = f"{key_prefix}{{identity}}"
     lock, value = f"{tag}:lock", f"{tag}:cred"
-    await store.acquire_lock(lock, "owner-a", LONG_S)
-    await store.set(value, b"written by owner-a", LONG_S)
-    assert await store.acquire_lock_and_get(lock, "owner-b", LONG_S, [value]) == (
+    await claim(store, lock, "owner-a", LONG_S)
+    await store.write(value, b"written by owner-a", LONG_S)
+    assert await claim_and_read(store, lock, "owner-b", LONG_S, [value]) == (
         False,
         [b"written by owner-a"],
     )
-    assert await store.acquire_lock_and_get(lock, "owner-b", LONG_S, []) == (False, [])
-    assert await store.get(lock) == b"owner-a"
+    assert await claim_and_read(store, lock, "owner-b", LONG_S, []) == (False, [])
+    assert await get(store, lock) == b"owner-a"
 
 
-async def test_concurrent_acquire_lock_and_get_have_exactly_one_winner(
+async def test_concurrent_claims_have_exactly_one_winner(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """Of many owners racing for the same free lock through acquire_lock_and_get, exactly one gets it."""
+    """Of many owners racing for the same free lease through a claiming read, exactly one gets it."""
     lock = f"{key_prefix}{{identity}}:lock"
     results = await asyncio.gather(
-        *(store.acquire_lock_and_get(lock, f"owner-{n}", LONG_S, [lock]) for n in range(20))
+        *(claim_and_read(store, lock, f"owner-{n}", LONG_S, [lock]) for n in range(20))
     )
     assert [taken for taken, _ in results].count(True) == 1
     # The read comes after the attempt: every caller sees the winner's name in the lock.
@@ -320,104 +328,148 @@ async def test_concurrent_acquire_lock_and_get_have_exactly_one_winner(
     assert {values[0] for _, values in results} == {winner}
 
 
-async def test_only_if_first_missing_reads_a_present_value_and_leaves_the_lock_alone(
+async def test_unless_cached_reads_a_present_value_and_leaves_the_lease_alone(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """When the first key holds a value, the lock is not tried and only that value comes back."""
+    """When the first key holds a value, the lease is not tried and only that value comes back."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, other, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.set(value, b"cached", LONG_S)
-    await store.set(other, b"failure", LONG_S)
-    await store.set(elsewhere, b"banned", LONG_S)
-    answer = await store.acquire_lock_and_get(
-        lock, "owner-a", LONG_S, [value, other, elsewhere], only_if_first_missing=True
+    await store.write(value, b"cached", LONG_S)
+    await store.write(other, b"failure", LONG_S)
+    await store.write(elsewhere, b"banned", LONG_S)
+    answer = await claim_and_read(
+        store, lock, "owner-a", LONG_S, [value, other, elsewhere], unless_cached=True
     )
     assert answer == (False, [b"cached", None, None])
-    assert await store.get(lock) is None
-    assert await store.acquire_lock(lock, "owner-b", LONG_S) is True
+    assert await get(store, lock) is None
+    assert await claim(store, lock, "owner-b", LONG_S) is True
 
 
-async def test_only_if_first_missing_takes_the_lock_when_there_is_nothing_to_read(
+async def test_unless_cached_takes_the_lease_when_there_is_nothing_to_read(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """With the first key absent it behaves as acquire_lock_and_get: lock tried, every key read."""
+    """With the first key absent it behaves as a plain claim: lease tried, every key read."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, other, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.set(other, b"failure", LONG_S)
-    await store.set(elsewhere, b"banned", LONG_S)
+    await store.write(other, b"failure", LONG_S)
+    await store.write(elsewhere, b"banned", LONG_S)
     keys = [value, other, elsewhere]
-    first = await store.acquire_lock_and_get(
-        lock, "owner-a", LONG_S, keys, only_if_first_missing=True
-    )
+    first = await claim_and_read(store, lock, "owner-a", LONG_S, keys, unless_cached=True)
     assert first == (True, [None, b"failure", b"banned"])
-    second = await store.acquire_lock_and_get(
-        lock, "owner-b", LONG_S, keys, only_if_first_missing=True
-    )
+    second = await claim_and_read(store, lock, "owner-b", LONG_S, keys, unless_cached=True)
     assert second == (False, [None, b"failure", b"banned"])
-    assert await store.get(lock) == b"owner-a"
+    assert await get(store, lock) == b"owner-a"
 
 
-async def test_set_and_release_lock_writes_releases_and_announces(
+async def test_a_write_that_hands_the_lease_back_stores_frees_and_announces(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """The holder's set_and_release_lock stores the value with its TTL, frees the lock for the next
-    owner and delivers the message to subscribers; it answers True."""
+    """The holder's write stores the value with its TTL, frees the lease for the next owner and
+    delivers the message to subscribers; it answers True."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, channel = f"{tag}:lock", f"{tag}:cred", f"{key_prefix}channel"
-    await store.acquire_lock(lock, "owner-a", LONG_S)
+    await claim(store, lock, "owner-a", LONG_S)
     async with subscribed(store, channel) as subscription:
-        released = await store.set_and_release_lock(
-            value, b"token", SHORT_S, lock_key=lock, owner="owner-a", channel=channel, message="m1"
+        released = await store.write(
+            value,
+            b"token",
+            SHORT_S,
+            release=LeaseRef(lock, "owner-a"),
+            announce=Announcement(channel, "m1"),
         )
         assert released is True
         assert await next_message(subscription) == "m1"
-    assert await store.get(value) == b"token"
-    assert await store.acquire_lock(lock, "owner-b", LONG_S) is True
+    assert await get(store, value) == b"token"
+    assert await claim(store, lock, "owner-b", LONG_S) is True
 
     async def value_expired() -> bool:
-        return await store.get(value) is None
+        return await get(store, value) is None
 
     assert await eventually(value_expired)
 
 
-async def test_set_and_release_lock_by_a_lost_holder_writes_but_leaves_the_new_lock(
+async def test_a_write_by_a_lost_holder_stores_but_leaves_the_new_lease(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """A holder whose lease passed to another owner still stores its answer and announces it, but
     the other owner's lock stays, and it answers False."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, channel = f"{tag}:lock", f"{tag}:cred", f"{key_prefix}channel"
-    await store.acquire_lock(lock, "owner-b", LONG_S)
+    await claim(store, lock, "owner-b", LONG_S)
     async with subscribed(store, channel) as subscription:
-        released = await store.set_and_release_lock(
-            value, b"late", LONG_S, lock_key=lock, owner="owner-a", channel=channel, message="m2"
+        released = await store.write(
+            value,
+            b"late",
+            LONG_S,
+            release=LeaseRef(lock, "owner-a"),
+            announce=Announcement(channel, "m2"),
         )
         assert released is False
         assert await next_message(subscription) == "m2"
-    assert await store.get(value) == b"late"
-    assert await store.get(lock) == b"owner-b"
+    assert await get(store, value) == b"late"
+    assert await get(store, lock) == b"owner-b"
 
 
-async def test_the_combined_calls_refuse_a_ttl_that_is_not_positive_and_finite(
+async def test_a_write_can_announce_without_a_lease(
     store: CredentialStore, key_prefix: str
 ) -> None:
-    """acquire_lock_and_get and set_and_release_lock check the lease and TTL like their parts do."""
+    """A write with an announcement and no lease stores the value and delivers the message."""
+    channel = f"{key_prefix}channel"
+    async with subscribed(store, channel) as subscription:
+        assert await store.write(
+            f"{key_prefix}k", b"v", LONG_S, announce=Announcement(channel, "w")
+        )
+        assert await next_message(subscription) == "w"
+    assert await get(store, f"{key_prefix}k") == b"v"
+
+
+async def test_a_delete_forgets_several_keys_and_announces_it(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """One delete removes an identity's entry and failure record, counts them and tells subscribers;
+    keys of other hash slots go in the same call."""
+    tag = f"{key_prefix}{{identity}}"
+    keys = [f"{tag}:cred", f"{tag}:fail", f"{key_prefix}elsewhere"]
+    for key in keys:
+        await store.write(key, b"v", LONG_S)
+    channel = f"{key_prefix}channel"
+    async with subscribed(store, channel) as subscription:
+        removed = await store.delete([*keys, f"{tag}:absent"], announce=Announcement(channel, "d"))
+        assert removed == 3
+        assert await next_message(subscription) == "d"
+    assert [await get(store, key) for key in keys] == [None, None, None]
+
+
+async def test_an_owner_checked_delete_removes_only_keys_holding_that_owner(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """A lease handed back without an answer goes only if `owner` still holds it."""
+    mine, theirs = f"{key_prefix}{{a}}:lock", f"{key_prefix}{{b}}:lock"
+    assert await claim(store, mine, "owner-a", LONG_S)
+    assert await claim(store, theirs, "owner-b", LONG_S)
+    assert await store.delete([mine, theirs], owner="owner-a") == 1
+    assert await get(store, mine) is None
+    assert await get(store, theirs) == b"owner-b"
+
+
+async def test_claims_and_hand_backs_refuse_a_ttl_that_is_not_positive_and_finite(
+    store: CredentialStore, key_prefix: str
+) -> None:
+    """A claiming read and a handing-back write check the lease and the TTL too."""
     tag = f"{key_prefix}{{identity}}"
     with pytest.raises(ValueError, match="TTL"):
-        await store.acquire_lock_and_get(f"{tag}:lock", "a", 0, [f"{tag}:cred"])
-    await store.acquire_lock(f"{tag}:lock", "a", LONG_S)
+        await claim_and_read(store, f"{tag}:lock", "a", 0, [f"{tag}:cred"])
+    await claim(store, f"{tag}:lock", "a", LONG_S)
     with pytest.raises(ValueError, match="TTL"):
-        await store.set_and_release_lock(
+        await store.write(
             f"{tag}:cred",
             b"v",
             math.inf,
-            lock_key=f"{tag}:lock",
-            owner="a",
-            channel="c",
-            message="m",
+            release=LeaseRef(f"{tag}:lock", "a"),
+            announce=Announcement("c", "m"),
         )
-    assert await store.get(f"{tag}:cred") is None
-    assert await store.get(f"{tag}:lock") == b"a"
+    assert await get(store, f"{tag}:cred") is None
+    assert await get(store, f"{tag}:lock") == b"a"
 
 
 # --- rate slots -----------------------------------------------------------------------------------
@@ -491,7 +543,7 @@ async def test_a_live_subscriber_receives_each_message_in_order(
     channel = f"{key_prefix}channel"
     async with subscribed(store, channel) as subscription:
         for message in ("first", "replica-1 v1:{abc}:cred", "ünïcødé 令牌"):
-            await store.publish(channel, message)
+            await publish(store, channel, message)
         assert [await next_message(subscription) for _ in range(3)] == [
             "first",
             "replica-1 v1:{abc}:cred",
@@ -505,7 +557,7 @@ async def test_every_subscriber_receives_each_message(
     """Two subscribers of one channel (two replicas) both get every message."""
     channel = f"{key_prefix}channel"
     async with subscribed(store, channel) as one, subscribed(store, channel) as two:
-        await store.publish(channel, "hello")
+        await publish(store, channel, "hello")
         assert await next_message(one) == "hello"
         assert await next_message(two) == "hello"
 
@@ -515,13 +567,13 @@ async def test_a_subscriber_gets_only_its_channel_and_only_later_messages(
 ) -> None:
     """Neither a message published before subscribing nor one on another channel is delivered."""
     channel = f"{key_prefix}channel"
-    await store.publish(channel, "too early, and nobody listens")
+    await publish(store, channel, "too early, and nobody listens")
     # A cluster relays a PUBLISH to its other nodes over the cluster bus, asynchronously: a subscriber
     # on another node that went live within milliseconds could still see it (seen once in CI).
     await asyncio.sleep(0.1)
     async with subscribed(store, channel) as subscription:
-        await store.publish(f"{key_prefix}other", "elsewhere")
-        await store.publish(channel, "mine")
+        await publish(store, f"{key_prefix}other", "elsewhere")
+        await publish(store, channel, "mine")
         assert await next_message(subscription) == "mine"
 
 
@@ -531,20 +583,25 @@ SECRET_VALUE = b"secret-token-must-not-leak"
 
 
 def every_operation(store: CredentialStore) -> dict[str, Callable[[], Awaitable[object]]]:
-    """One call of each store method that talks to the server, by name."""
+    """One call of each store method (and each form of it) that talks to the server, by name."""
+    key, lock = "{id}:cred", "{id}:lock"  # one hash slot, as the gateway's keys for an identity
     return {
-        "get": lambda: store.get("k"),
-        "set": lambda: store.set("k", SECRET_VALUE, LONG_S),
-        "delete": lambda: store.delete("k"),
-        "acquire_lock": lambda: store.acquire_lock("lock", "owner-a", LONG_S),
-        "renew_lock": lambda: store.renew_lock("lock", "owner-a", LONG_S),
-        "release_lock": lambda: store.release_lock("lock", "owner-a"),
-        "acquire_lock_and_get": lambda: store.acquire_lock_and_get("lock", "a", LONG_S, ["k"]),
-        "set_and_release_lock": lambda: store.set_and_release_lock(
-            "k", SECRET_VALUE, LONG_S, lock_key="lock", owner="a", channel="c", message="m"
+        "read": lambda: get(store, key),
+        "read many": lambda: store.read([key, "{id}:fail"]),
+        "read claiming": lambda: claim_and_read(store, lock, "owner-a", LONG_S, [key]),
+        "write": lambda: store.write(key, SECRET_VALUE, LONG_S),
+        "write handing back": lambda: store.write(
+            key,
+            SECRET_VALUE,
+            LONG_S,
+            release=LeaseRef(lock, "owner-a"),
+            announce=Announcement("c", "m"),
         ),
+        "delete": lambda: store.delete([key]),
+        "delete owner-checked": lambda: hand_back(store, lock, "owner-a"),
+        "announce": lambda: publish(store, "channel", SECRET_VALUE.decode()),
+        "renew": lambda: store.renew(lock, "owner-a", LONG_S),
         "take_rate_slot": lambda: store.take_rate_slot("rate", 1.0, 1),
-        "publish": lambda: store.publish("channel", SECRET_VALUE.decode()),
         "subscribe": lambda: anext(store.subscribe("channel")),
         "ping": store.ping,
     }
@@ -577,9 +634,9 @@ async def test_redis_store_survives_a_server_restart(start_redis_server: StartRe
     server = start_redis_server()
     store = RedisStore.from_url(server.url)
     try:
-        await store.set("k", b"before", LONG_S)
-        assert await store.acquire_lock("lock", "owner-a", LONG_S)
-        assert await store.renew_lock("lock", "owner-a", LONG_S)  # loads the renew script
+        await store.write("k", b"before", LONG_S)
+        assert await claim(store, "lock", "owner-a", LONG_S)
+        assert await store.renew("lock", "owner-a", LONG_S)  # loads the renew script
         async with subscribed(store, "channel") as subscription:
             server.stop()
             with pytest.raises(StoreUnavailable):
@@ -589,14 +646,56 @@ async def test_redis_store_survives_a_server_restart(start_redis_server: StartRe
         server.start()  # same port; no persistence, so the data is gone, and so is the script cache
         await store.ping()
         async with subscribed(store, "channel") as subscription:
-            await store.publish("channel", "after")
+            await publish(store, "channel", "after")
             assert await next_message(subscription) == "after"
-        assert await store.get("k") is None
-        await store.set("k", b"after", LONG_S)
-        assert await store.get("k") == b"after"
-        assert await store.acquire_lock("lock", "owner-a", LONG_S)
-        assert await store.renew_lock("lock", "owner-a", LONG_S)
-        assert await store.release_lock("lock", "owner-a")
+        assert await get(store, "k") is None
+        await store.write("k", b"after", LONG_S)
+        assert await get(store, "k") == b"after"
+        assert await claim(store, "lock", "owner-a", LONG_S)
+        assert await store.renew("lock", "owner-a", LONG_S)
+        assert await hand_back(store, "lock", "owner-a")
+    finally:
+        await store.close()
+
+
+@pytest.mark.redis
+async def test_a_redis_restart_costs_each_pooled_connection_one_reconnect_and_no_call(
+    start_redis_server: StartRedisServer,
+) -> None:
+    """Redis killed (SIGKILL) and restarted empty while the pool holds 20 idle connections: the next
+    20 concurrent calls all succeed — each broken connection is replaced and its command sent once
+    more — and the new server sees at most one connection per pooled one."""
+    server = start_redis_server()
+    store = RedisStore.from_url(server.url)
+    try:
+        started = asyncio.Event()
+
+        async def hold_a_connection(n: int) -> None:
+            await store.write(f"k{n}", b"v", LONG_S)
+            await started.wait()
+
+        waiting = [asyncio.create_task(hold_a_connection(n)) for n in range(20)]
+        await asyncio.sleep(0.2)
+        started.set()
+        await asyncio.gather(*waiting)
+        server.kill()
+        server.start()  # same port, empty
+
+        async def call(n: int) -> object:
+            try:
+                return await store.write(f"k{n}", b"after", LONG_S) and await get(store, f"k{n}")
+            except StoreUnavailable as error:
+                return error
+
+        outcomes = await asyncio.gather(*(call(n) for n in range(20)))
+        assert outcomes == [b"after"] * 20
+        raw = Redis.from_url(server.url)
+        try:
+            stats = await raw.info("stats")
+        finally:
+            await raw.aclose()
+        # + the start-up check's PING and the client reading the stats
+        assert stats["total_connections_received"] <= 20 + 2
     finally:
         await store.close()
 
@@ -660,7 +759,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
 
     async def poll(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await store.get(f"{key_prefix}k")
+            await get(store, f"{key_prefix}k")
 
     async def listen(stop: asyncio.Event) -> None:
         # The heartbeat PINGs every 5 ms keep redis-py writing while the subscription idles.
@@ -687,9 +786,9 @@ async def test_a_server_error_reply_becomes_store_unavailable(
     finally:
         await raw.aclose()
     with pytest.raises(StoreUnavailable, match="ResponseError"):
-        await redis_store.get(key)
+        await get(redis_store, key)
     with pytest.raises(StoreUnavailable, match="ResponseError"):
-        await redis_store.renew_lock(key, "owner-a", LONG_S)
+        await redis_store.renew(key, "owner-a", LONG_S)
 
 
 @pytest.mark.redis
@@ -702,7 +801,7 @@ async def test_a_foreign_non_utf8_message_does_not_end_the_subscription(
     try:
         async with subscribed(redis_store, channel) as subscription:
             await raw.publish(channel, b"key \xff")
-            await redis_store.publish(channel, "next")
+            await publish(redis_store, channel, "next")
             assert await next_message(subscription) == "key \ufffd"
             assert await next_message(subscription) == "next"
     finally:
@@ -736,24 +835,24 @@ async def test_memory_store_evicts_the_oldest_write_beyond_its_cap() -> None:
     """Past `max_entries`, the least recently written key goes; a rewrite makes a key young again."""
     store = MemoryStore(max_entries=3)
     for key in ("a", "b", "c"):
-        await store.set(key, key.encode(), LONG_S)
-    await store.set("a", b"a2", LONG_S)
-    await store.set("d", b"d", LONG_S)
+        await store.write(key, key.encode(), LONG_S)
+    await store.write("a", b"a2", LONG_S)
+    await store.write("d", b"d", LONG_S)
     assert len(store) == 3
-    assert await store.get("b") is None
-    assert [await store.get(key) for key in ("a", "c", "d")] == [b"a2", b"c", b"d"]
+    assert await get(store, "b") is None
+    assert [await get(store, key) for key in ("a", "c", "d")] == [b"a2", b"c", b"d"]
 
 
 async def test_memory_store_drops_expired_keys_before_live_ones() -> None:
     """At the cap, expired keys are purged first, so no live key is evicted while dead ones remain."""
     clock = FakeClock()
     store = MemoryStore(max_entries=3, clock=clock)
-    await store.set("old-but-expired", b"x", 1)
-    await store.set("b", b"b", LONG_S)
-    await store.set("c", b"c", LONG_S)
+    await store.write("old-but-expired", b"x", 1)
+    await store.write("b", b"b", LONG_S)
+    await store.write("c", b"c", LONG_S)
     clock.now += 2
-    await store.set("d", b"d", LONG_S)
-    assert [await store.get(key) for key in ("b", "c", "d")] == [b"b", b"c", b"d"]
+    await store.write("d", b"d", LONG_S)
+    assert [await get(store, key) for key in ("b", "c", "d")] == [b"b", b"c", b"d"]
 
 
 async def test_memory_store_does_not_hoard_expired_keys() -> None:
@@ -761,9 +860,9 @@ async def test_memory_store_does_not_hoard_expired_keys() -> None:
     clock = FakeClock()
     store = MemoryStore(clock=clock)
     for n in range(1000):
-        await store.set(f"k{n}", b"v", 1)
+        await store.write(f"k{n}", b"v", 1)
     clock.now += 2
-    await store.set("fresh", b"v", LONG_S)
+    await store.write("fresh", b"v", LONG_S)
     assert len(store) == 1
 
 
@@ -780,11 +879,11 @@ async def test_memory_store_cuts_off_a_subscriber_that_falls_behind() -> None:
     store = MemoryStore(max_pending_messages=2)
     async with subscribed(store, "channel") as slow:
         for n in range(3):
-            await store.publish("channel", f"m{n}")
+            await publish(store, "channel", f"m{n}")
         with pytest.raises(StoreUnavailable, match="fell behind"):
             await next_message(slow)
     async with subscribed(store, "channel") as again:
-        await store.publish("channel", "fresh")
+        await publish(store, "channel", "fresh")
         assert await next_message(again) == "fresh"
 
 

@@ -15,6 +15,7 @@ import pytest
 from gateway.store import StoreUnavailable
 from gateway.store.cluster import ClusterStore, parse_cluster_url
 from gateway.store.factory import open_store
+from gateway.store.guarded import GuardedStore
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 from gateway.store.sentinel import SentinelStore, SentinelUrl, parse_sentinel_url
@@ -26,14 +27,15 @@ from tests.redis_server import (
     TlsFiles,
     no_redis,
 )
+from tests.store.ops import get, publish
 
 
 async def test_memory_url_opens_a_memory_store() -> None:
     """memory:// gives an in-process MemoryStore that works without any server."""
-    store = open_store("memory://")
+    store = open_store("memory://").store
     assert isinstance(store, MemoryStore)
-    await store.set("k", b"v", 30)
-    assert await store.get("k") == b"v"
+    await store.write("k", b"v", 30)
+    assert await get(store, "k") == b"v"
 
 
 @pytest.mark.parametrize(
@@ -48,9 +50,9 @@ async def test_memory_url_opens_a_memory_store() -> None:
 )
 async def test_redis_urls_open_a_redis_store_without_connecting(url: str) -> None:
     """redis://, rediss:// and unix:// give a RedisStore; nothing connects until the first call."""
-    store = open_store(url)
+    store = open_store(url).store
     try:
-        assert isinstance(store, RedisStore)
+        assert isinstance(store, GuardedStore) and isinstance(store.inner, RedisStore)
     finally:
         await store.close()
 
@@ -115,9 +117,9 @@ async def test_sentinel_urls_open_a_sentinel_store_without_connecting(
     """redis+sentinel:// and rediss+sentinel:// give a SentinelStore (port 26379 by default, database 0
     by default, passwords from the user part or the query, percent-escapes decoded); nothing connects."""
     assert parse_sentinel_url(url) == expected
-    store = open_store(url)
+    store = open_store(url).store
     try:
-        assert isinstance(store, SentinelStore)
+        assert isinstance(store, GuardedStore) and isinstance(store.inner, SentinelStore)
     finally:
         await store.close()
 
@@ -138,7 +140,7 @@ async def test_cluster_urls_open_a_cluster_store_without_connecting(
     6379 by default); nothing connects."""
     parsed = parse_cluster_url(url)
     assert (parsed.nodes, parsed.tls, parsed.password) == (nodes, tls, password)
-    store = open_store(url)
+    store = open_store(url).store
     try:
         assert isinstance(store, ClusterStore)
     finally:
@@ -197,7 +199,7 @@ async def test_tls_options_are_taken_with_a_rediss_scheme(url: str) -> None:
     """rediss+sentinel:// and rediss+cluster:// take the CA and client certificate options."""
     store = open_store(
         url, ssl_ca_certs="/etc/ssl/ca.pem", ssl_certfile="c.pem", ssl_keyfile="k.pem"
-    )
+    ).store
     await store.close()
 
 
@@ -207,12 +209,12 @@ async def test_open_store_talks_to_the_real_sentinels_and_cluster(
 ) -> None:
     """The stores opened from the session's Sentinel and Cluster URLs round-trip values."""
     for url in (redis_sentinel_url, redis_cluster_url):
-        store = open_store(url)
+        store = open_store(url).store
         try:
             await store.ping()
-            await store.set(f"{key_prefix}k", b"\x00\xff", 30)
-            assert await store.get(f"{key_prefix}k") == b"\x00\xff"
-            assert await store.delete(f"{key_prefix}k") is True
+            await store.write(f"{key_prefix}k", b"\x00\xff", 30)
+            assert await get(store, f"{key_prefix}k") == b"\x00\xff"
+            assert await store.delete([f"{key_prefix}k"]) == 1
         finally:
             await store.close()
 
@@ -248,12 +250,12 @@ def test_tls_options_without_rediss_are_refused(url: str) -> None:
 @pytest.mark.redis
 async def test_open_store_talks_to_the_real_redis(redis_url: str, key_prefix: str) -> None:
     """The store opened from the session's Redis URL answers and round-trips a value."""
-    store = open_store(redis_url)
+    store = open_store(redis_url).store
     try:
         await store.ping()
-        await store.set(f"{key_prefix}k", b"\x00\xff", 30)
-        assert await store.get(f"{key_prefix}k") == b"\x00\xff"
-        assert await store.delete(f"{key_prefix}k") is True
+        await store.write(f"{key_prefix}k", b"\x00\xff", 30)
+        assert await get(store, f"{key_prefix}k") == b"\x00\xff"
+        assert await store.delete([f"{key_prefix}k"]) == 1
     finally:
         await store.close()
 
@@ -271,10 +273,10 @@ async def test_unix_url_reaches_redis_over_a_unix_socket(
 ) -> None:
     """unix:// connects over the server's Unix socket."""
     server = start_redis_server(unix_socket=short_dir / "redis.sock")
-    store = open_store(server.unix_url)
+    store = open_store(server.unix_url).store
     try:
-        await store.set("k", b"over-unix", 30)
-        assert await store.get("k") == b"over-unix"
+        await store.write("k", b"over-unix", 30)
+        assert await get(store, "k") == b"over-unix"
     finally:
         await store.close()
 
@@ -294,10 +296,10 @@ async def test_rediss_url_with_the_ca_reaches_redis_over_tls(
 ) -> None:
     """rediss:// with ssl_ca_certs verifies the server's certificate and round-trips a value over TLS."""
     server = start_redis_server(tls=tls_files)
-    store = open_store(server.url, ssl_ca_certs=str(tls_files.ca_cert))
+    store = open_store(server.url, ssl_ca_certs=str(tls_files.ca_cert)).store
     try:
-        await store.set("k", b"over-tls", 30)
-        assert await store.get("k") == b"over-tls"
+        await store.write("k", b"over-tls", 30)
+        assert await get(store, "k") == b"over-tls"
     finally:
         await store.close()
 
@@ -308,7 +310,7 @@ async def test_rediss_url_without_the_ca_refuses_an_untrusted_server(
 ) -> None:
     """rediss:// without the server's CA fails certificate verification, as StoreUnavailable."""
     server = start_redis_server(tls=tls_files)
-    store = open_store(server.url)
+    store = open_store(server.url).store
     try:
         with pytest.raises(StoreUnavailable, match=r"(?i)certificate verify failed"):
             await store.ping()
@@ -327,8 +329,8 @@ async def test_rediss_url_presents_the_client_certificate_when_the_server_asks(
         ssl_ca_certs=str(tls_files.ca_cert),
         ssl_certfile=str(tls_files.client_cert),
         ssl_keyfile=str(tls_files.client_key),
-    )
-    without_cert = open_store(server.url, ssl_ca_certs=str(tls_files.ca_cert))
+    ).store
+    without_cert = open_store(server.url, ssl_ca_certs=str(tls_files.ca_cert)).store
     try:
         await with_cert.ping()
         with pytest.raises(StoreUnavailable):
@@ -349,19 +351,19 @@ async def test_rediss_sentinel_and_cluster_urls_reach_tls_set_ups(
     urls = [start_redis_sentinel(tls=tls_files).url, start_redis_cluster(tls=tls_files).url]
     for url in urls:
         assert url.startswith("rediss+")
-        store = open_store(url, ssl_ca_certs=str(tls_files.ca_cert))
-        untrusting = open_store(url)
+        store = open_store(url, ssl_ca_certs=str(tls_files.ca_cert)).store
+        untrusting = open_store(url).store
         try:
             for n in range(5):  # on every cluster node
-                await store.set(f"k{n}", b"over-tls", 30)
-                assert await store.get(f"k{n}") == b"over-tls"
+                await store.write(f"k{n}", b"over-tls", 30)
+                assert await get(store, f"k{n}") == b"over-tls"
             subscription = store.subscribe("channel")
             assert await anext(subscription) is None
-            await store.publish("channel", "over-tls")
+            await publish(store, "channel", "over-tls")
             assert await anext(subscription) == "over-tls"
             await subscription.aclose()  # type: ignore[attr-defined]
             with pytest.raises(StoreUnavailable, match=r"(?i)certificate verify failed|no master"):
-                await untrusting.get("k0")
+                await get(untrusting, "k0")
         finally:
             await store.close()
             await untrusting.close()
