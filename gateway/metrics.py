@@ -134,6 +134,13 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        self.retries_denied = Counter(
+            "gateway_vendor_retries_denied",
+            "Retries of a transient failure not made, by reason: budget (retries already add their "
+            "share of the first attempts) or breaker (it opened meanwhile); the failure was the answer.",
+            ["provider", "reason"],
+            registry=r,
+        )
         # Across workers (multiprocess mode only) a gauge shows the worst live worker: any open
         # breaker, any ban, any worker that cannot reach the store.
         self.breaker_state = Gauge(

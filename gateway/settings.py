@@ -45,7 +45,7 @@ class ConfigError(Exception):
 
 
 class RetrySettings(BaseModel):
-    """Retries of transient vendor failures, with full-jitter exponential backoff."""
+    """Retries of transient vendor failures, with full-jitter exponential backoff, within a budget."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,16 +53,28 @@ class RetrySettings(BaseModel):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 5
     base_delay_s: Annotated[float, Field(ge=0, le=10)] = 0.1
     max_delay_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    # Retries per first attempt over budget_window_s (per replica): a vendor that is down sees at
+    # most (1 + budget_ratio) x the logins; 30 % transient faults need ~0.43, well inside 0.5.
+    budget_ratio: Annotated[float, Field(ge=0, le=10)] = 0.5
+    # Retries always allowed per window, so that at low traffic a single login keeps its retries.
+    budget_min_retries: Annotated[int, Field(ge=0)] = 10
+    budget_window_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
 class BreakerSettings(BaseModel):
-    """Per-provider circuit breaker over a sliding window of vendor outcomes."""
+    """Per-provider circuit breaker over the vendor attempts (each retry counts), per replica.
+
+    It opens when `consecutive_failures` attempts in a row failed — a dead vendor is cut off within
+    that many attempts at any traffic — or when, among at least `min_calls` attempts in the last
+    `window_s`, a share `failure_ratio` failed. The defaults stay closed under 30 % transient faults
+    (twelve in a row has odds of 0.3^12, about 5e-7 per attempt)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     window_s: Annotated[float, Field(gt=0)] = 30.0
     min_calls: Annotated[int, Field(ge=1)] = 20
-    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+    consecutive_failures: Annotated[int, Field(ge=1)] | None = 12
     open_s: Annotated[float, Field(gt=0)] = 15.0
 
 

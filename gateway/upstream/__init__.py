@@ -7,7 +7,11 @@ outbound limits wait for a slot (429 past the deadline); then up to `retry.max_a
 signed anew (fresh timestamp, nonce and request id), each bounded by `timeout_s` and by what is left of
 the request's deadline, with full-jitter exponential backoff between them — for transient classes only
 (network errors, HTTP 5xx, TOP isp.* and code 10, Tencent InternalError, the bind check's internal
-error). Caller, credential, configuration and quota errors are never retried. Every failure leaves as a
+error). Caller, credential, configuration and quota errors are never retried.
+
+Retries never multiply the load on a failing vendor: each is spent from the provider's retry budget
+(a share of the first attempts over a sliding window) and must pass its breaker, which counts every
+attempt; when either says no, the last failure is the answer. Every failure leaves as a
 `GatewayError`; the string-to-sign is logged at debug level, the secret and signature never.
 """
 
@@ -28,7 +32,9 @@ import orjson
 import structlog
 
 from gateway.errors import (
+    CircuitOpen,
     GatewayError,
+    OutboundLimited,
     TransportError,
     VendorQuotaExceeded,
     VendorTimeout,
@@ -38,8 +44,9 @@ from gateway.errors import (
 from gateway.metrics import Metrics
 from gateway.providers.base import Credential, Inputs, SendContext, VendorRequest, VendorResponse
 from gateway.providers.registry import Provider
+from gateway.resilience.breaker import Breaker, BreakerPolicy
+from gateway.resilience.retry_budget import RetryBudget, RetryBudgetPolicy
 from gateway.store import CredentialStore, StoreUnavailable
-from gateway.upstream.breaker import Breaker
 from gateway.upstream.limits import OutboundLimiter
 
 log = structlog.get_logger("gateway.upstream")
@@ -77,6 +84,26 @@ def in_local_clock(credential: Credential, *, offset_s: float) -> Credential:
     return replace(credential, expires_at=credential.expires_at - offset_s)
 
 
+def breaker_policy(provider: Provider) -> BreakerPolicy:
+    settings = provider.settings.breaker
+    return BreakerPolicy(
+        open_s=settings.open_s,
+        consecutive_failures=settings.consecutive_failures,
+        failure_ratio=settings.failure_ratio,
+        min_calls=settings.min_calls,
+        window_s=settings.window_s,
+    )
+
+
+def retry_budget_policy(provider: Provider) -> RetryBudgetPolicy:
+    settings = provider.settings.retry
+    return RetryBudgetPolicy(
+        ratio=settings.budget_ratio,
+        min_retries=settings.budget_min_retries,
+        window_s=settings.budget_window_s,
+    )
+
+
 def is_retryable(error: GatewayError) -> bool:
     """Transient classes only; a quota answer is never hot-retried (it becomes a shared ban)."""
     return error.retryable and not isinstance(error, VendorQuotaExceeded)
@@ -111,9 +138,10 @@ class Upstream:
             str, float
         ] = {}  # provider -> ban end, remembered even if the store is down
         self.breakers = {
-            name: Breaker(p.settings.breaker, on_change=metrics.breaker_state.labels(name).set)
+            name: Breaker(breaker_policy(p), on_change=metrics.breaker_state.labels(name).set)
             for name, p in providers.items()
         }
+        self._budgets = {name: RetryBudget(retry_budget_policy(p)) for name, p in providers.items()}
         self._limits = {
             name: OutboundLimiter(
                 name,
@@ -137,44 +165,66 @@ class Upstream:
         try:
             self._raise_if_banned(provider, ban_record)
             breaker = self.breakers[provider.name]
-            breaker.before_call(provider.name)
-            recorded = False
+            self._raise_if_open(provider, breaker)
+            sent = False
             try:
                 async with self._limits[provider.name].slot(deadline):
-                    try:
-                        credential = await self._attempts(provider, inputs, deadline)
-                    except GatewayError as error:
-                        breaker.record(failed=counts_against_vendor(error))
-                        recorded = True
-                        if isinstance(error, VendorQuotaExceeded):
-                            await self._ban(provider, error)
-                        raise
-                    breaker.record(failed=False)
-                    recorded = True
-                    return credential
-            finally:
-                if not recorded:  # no vendor answer to judge by (limit full, cancelled)
+                    sent = True
+                    return await self._attempts(provider, inputs, deadline, breaker)
+            except OutboundLimited:
+                if not sent:  # refused before any attempt: nothing to judge the vendor by
                     breaker.release_probe()
+                raise
         except GatewayError as error:
             error.provider = error.provider or provider.name
             raise
 
-    async def _attempts(self, provider: Provider, inputs: Inputs, deadline: float) -> Credential:
+    async def _attempts(
+        self, provider: Provider, inputs: Inputs, deadline: float, breaker: Breaker
+    ) -> Credential:
+        """The first attempt, and retries of transient failures while the deadline, the retry budget
+        and the breaker allow; every attempt's outcome goes to the breaker."""
         retry = provider.settings.retry
+        budget = self._budgets[provider.name]
+        budget.note_first_attempt()
         for attempt in range(1, retry.max_attempts + 1):
             try:
-                return await self._attempt(provider, inputs, deadline)
+                credential = await self._attempt(provider, inputs, deadline)
             except GatewayError as error:
+                breaker.record(failed=counts_against_vendor(error))
+                if isinstance(error, VendorQuotaExceeded):
+                    await self._ban(provider, error)
                 delay = self._rng.uniform(
                     0, min(retry.max_delay_s, retry.base_delay_s * 2 ** (attempt - 1))
                 )
                 last = attempt == retry.max_attempts
                 if last or not is_retryable(error) or time.monotonic() + delay >= deadline:
                     raise
+                if not budget.try_spend():
+                    self._metrics.retries_denied.labels(provider.name, "budget").inc()
+                    raise
                 self._metrics.vendor_retries.labels(provider.name).inc()
                 log.info("vendor_retry", provider=provider.name, attempt=attempt, error=error.code)
                 await asyncio.sleep(delay)
+                if breaker.allow() is not None:  # opened meanwhile: this failure is the answer
+                    self._metrics.retries_denied.labels(provider.name, "breaker").inc()
+                    raise
+                continue
+            breaker.record(failed=False)
+            return credential
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _raise_if_open(self, provider: Provider, breaker: Breaker) -> None:
+        wait = breaker.allow()
+        if wait is None:
+            return
+        raise CircuitOpen(
+            f"the vendor is failing; calls resume in {wait:.0f} s"
+            if wait > 1
+            else "the vendor is failing; a probe call is under way",
+            provider=provider.name,
+            retry_after_s=max(1, round(wait)),
+        )
 
     async def _attempt(self, provider: Provider, inputs: Inputs, deadline: float) -> Credential:
         """One signed send: a fresh timestamp, nonce and request id, bounded by the deadline."""
