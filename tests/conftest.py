@@ -219,19 +219,26 @@ def start_redis_server() -> Iterator[StartRedisServer]:
 
 @pytest.fixture
 def start_redis_cluster(tmp_path: Path) -> Iterator[Callable[..., RedisClusterProcesses]]:
-    """Start a private Redis Cluster (`start(password=…, tls=…, node_timeout_ms=…)`), stopped at
-    teardown; for tests that stop nodes. Skips, or fails under GATEWAY_REQUIRE_REDIS=1, when it cannot
-    start."""
+    """Start a private Redis Cluster (`start(password=…, tls=…, node_timeout_ms=…, replicas=…,
+    full_coverage=…)`), stopped at teardown; for tests that stop nodes. Skips, or fails under
+    GATEWAY_REQUIRE_REDIS=1, when it cannot start."""
     started: list[RedisClusterProcesses] = []
 
     def start(
-        *, password: str | None = None, tls: TlsFiles | None = None, node_timeout_ms: int = 2000
+        *,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+        node_timeout_ms: int = 2000,
+        replicas: int = 0,
+        full_coverage: bool = True,
     ) -> RedisClusterProcesses:
         cluster = RedisClusterProcesses(
             tmp_path / f"cluster-{len(started)}",
             password=password,
             tls=tls,
             node_timeout_ms=node_timeout_ms,
+            replicas=replicas,
+            full_coverage=full_coverage,
         )
         cluster.directory.mkdir()
         started.append(cluster)

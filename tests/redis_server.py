@@ -353,11 +353,14 @@ def _tls_client_options(tls: TlsFiles | None) -> dict[str, Any]:
 
 @dataclass
 class RedisClusterProcesses:
-    """A Redis Cluster of `size` masters (no replicas) on loopback, made with `redis-cli --cluster create`.
+    """A Redis Cluster of `size` masters, each with `replicas` replicas, on loopback, made with
+    `redis-cli --cluster create`.
 
     Each node's cluster bus gets its own free port (`cluster-port`), so no node needs port + 10000 free.
     The nodes keep their cluster config in `directory`, so a stopped node started again rejoins as itself.
-    With `tls` the nodes listen for TLS only, and speak it on the cluster bus too.
+    With `tls` the nodes listen for TLS only, and speak it on the cluster bus too. With
+    `full_coverage=False` (`cluster-require-full-coverage no`) the healthy slots keep serving while a
+    master without a replica is down.
     """
 
     directory: Path
@@ -366,6 +369,8 @@ class RedisClusterProcesses:
     tls: TlsFiles | None = None
     # How long a node may not answer before the others mark it failed (and the cluster down).
     node_timeout_ms: int = 2000
+    replicas: int = 0
+    full_coverage: bool = True
     nodes: list[RedisServerProcess] = field(default_factory=list, init=False)
 
     @property
@@ -380,14 +385,16 @@ class RedisClusterProcesses:
         redis_cli = _which_or_raise("redis-cli")
         _which_or_raise("redis-server")
         deadline = time.monotonic() + timeout_s
-        ports = distinct_free_ports(2 * self.size)
+        ports = distinct_free_ports(2 * self.size * (1 + self.replicas))
         for port, bus_port in zip(ports[::2], ports[1::2], strict=True):
             arguments = (
                 *("--cluster-enabled", "yes", "--cluster-port", str(bus_port)),
                 *("--cluster-config-file", str(self.directory / f"nodes-{port}.conf")),
                 *("--cluster-node-timeout", str(self.node_timeout_ms)),
+                *("--cluster-require-full-coverage", "yes" if self.full_coverage else "no"),
                 *("--dir", str(self.directory)),
                 *(("--tls-cluster", "yes") if self.tls else ()),
+                *(("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")),
             )
             self.nodes.append(
                 RedisServerProcess(
@@ -433,7 +440,7 @@ class RedisClusterProcesses:
                     *auth,
                     *tls,
                     *("--cluster", "create", *(node.address for node in self.nodes)),
-                    *("--cluster-replicas", "0", "--cluster-yes"),
+                    *("--cluster-replicas", str(self.replicas), "--cluster-yes"),
                 ],
                 capture_output=True,
                 timeout=_remaining(deadline),
@@ -455,7 +462,7 @@ class RedisClusterProcesses:
             client.close()
         return (
             info.get("cluster_state") == "ok"
-            and info.get("cluster_known_nodes") == str(self.size)
+            and info.get("cluster_known_nodes") == str(len(self.nodes))
             and info.get("cluster_slots_ok") == "16384"
         )
 
