@@ -130,6 +130,44 @@ async def test_an_empty_redis_restart_with_warm_pools_costs_no_vendor_call(
     assert shared_after < 1.5, shared_after
 
 
+async def test_after_an_empty_restart_concurrent_misses_on_both_replicas_make_one_call_each(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors, start_redis_server: StartRedisServer
+) -> None:
+    """Once an emptied Redis is back, the first replica to miss takes each identity's lease and the
+    other waits for its answer: 10 identities asked on both replicas at once cost 10 vendor calls."""
+    vendors.state.latency_s = 0.2  # long enough for the other replica to find the lease taken
+    server: RedisServerProcess = start_redis_server()
+    a, b = await start_gateway(redis=server.url), await start_gateway(redis=server.url)
+    await both_live(a, b)
+    await logins(a, keys, [f"warm-{n}" for n in range(10)])
+    server.kill()
+    server.start()
+    before = vendors.calls(WECHAT)
+    users = [f"cold-{n}" for n in range(10)]
+    on_a, on_b = await asyncio.gather(logins(a, keys, users), logins(b, keys, users))
+    assert {status for status, _ in on_a + on_b} == {200}
+    assert [x["token"] for _, x in on_a] == [y["token"] for _, y in on_b]
+    assert vendors.calls(WECHAT) - before == len(users)
+
+
+async def test_with_the_store_down_concurrent_misses_of_one_identity_make_one_call(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors, start_redis_server: StartRedisServer
+) -> None:
+    """Redis killed: 20 concurrent requests for one identity on one replica share one vendor call
+    (the in-process single flight holds without the store), and the store shows down."""
+    vendors.state.latency_s = 0.2
+    server: RedisServerProcess = start_redis_server()
+    gateway = await start_gateway(redis=server.url)
+    await both_live(gateway)
+    server.kill()
+    answers = await logins(gateway, keys, ["one-identity"] * 20)
+    assert {status for status, _ in answers} == {200}
+    assert len({body["token"] for _, body in answers}) == 1
+    assert vendors.calls(WECHAT) == 1
+    metrics = await (await gateway.get("/metrics")).text()
+    assert 'gateway_store_errors_total{operation="read",reason="failed"}' in metrics
+
+
 async def test_redis_killed_and_restarted_empty_under_20_clients_on_two_replicas(
     start_gateway: StartGateway, keys: Keys, vendors: Vendors, start_redis_server: StartRedisServer
 ) -> None:
