@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -23,6 +22,7 @@ from gateway.api.middlewares import request_context
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
 from gateway.burst_log import burst_log
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.encryption import parse_encryption_keys
 from gateway.metrics import Metrics
 from gateway.providers.registry import bind_providers
@@ -41,7 +41,7 @@ def create_app(
     *,
     store: CredentialStore | None = None,
     http: aiohttp.ClientSession | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> web.Application:
     """The gateway application. A `store` or `http` session passed in is used as is and left open."""
     metrics = Metrics()
@@ -70,14 +70,7 @@ def create_app(
         service = AuthService(
             providers,
             opened.store,
-            Upstream(
-                session,
-                metrics,
-                opened.store,
-                providers,
-                key_prefix=settings.key_prefix,
-                clock=clock,
-            ),
+            Upstream(session, metrics, providers, clock=clock),
             metrics,
             options=cache_options(settings, local_cache=not isinstance(opened.store, MemoryStore)),
             clock=clock,

@@ -8,6 +8,7 @@
     │   ├── ProviderForbidden            403 provider_forbidden
     │   ├── UnknownProvider              404 unknown_provider
     │   ├── ClientRateLimited            429 client_rate_limited (Retry-After)
+    │   ├── PollsLimited                 429 polls_limited (Retry-After)
     │   ├── BodyTooLarge                 413 body_too_large
     │   └── UnsupportedMediaType         415 unsupported_media_type
     ├── CacheUnavailable                 503 cache_unavailable (retryable)
@@ -163,6 +164,15 @@ class ClientRateLimited(CallerError):
     default_retryable = True
 
 
+class PollsLimited(CallerError):
+    """Too many bind checks are waiting (`wait_s`) for this client or this provider at once."""
+
+    status = 429
+    default_code = "polls_limited"
+    title = "Too many waiting polls"
+    default_retryable = True
+
+
 class VendorError(GatewayError):
     """The vendor answered with a failure it names."""
 
@@ -283,6 +293,12 @@ ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
         "TOP 4-7 (call limited): the app key is banned for the advertised seconds, on every replica",
     ),
     CatalogueEntry("client_rate_limited", 429, True, "this client's rate_limit_per_s is exceeded"),
+    CatalogueEntry(
+        "polls_limited",
+        429,
+        True,
+        "too many bind checks with wait_s are waiting for this client or provider at once",
+    ),
     CatalogueEntry(
         "outbound_limited",
         429,

@@ -79,13 +79,18 @@ class BreakerSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
-    """Outbound limits that keep a vendor account under its quota (unset: unlimited)."""
+    """Outbound limits that keep a vendor account under its quota (null: unlimited).
+
+    On by default: one client's flood must not earn the app key a quota ban (TOP code 7) that every
+    other client shares. Size `rate_per_s` a little under the vendor's quota for this app key (it is
+    shared by every replica through Redis), and `max_concurrency` to the rate times the vendor's p99
+    latency, doubled, divided by the replicas."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate_per_s: Annotated[float, Field(gt=0)] | None = None  # shared by every replica (Redis)
-    burst: Annotated[int, Field(ge=1)] = 10
-    max_concurrency: Annotated[int, Field(ge=1)] | None = None  # per replica
+    rate_per_s: Annotated[float, Field(gt=0)] | None = 50.0  # shared by every replica (Redis)
+    burst: Annotated[int, Field(ge=1)] = 50
+    max_concurrency: Annotated[int, Field(ge=1)] | None = 64  # per replica
 
 
 class ProviderSettings(BaseModel):
@@ -109,6 +114,8 @@ class ProviderSettings(BaseModel):
     limits: LimitSettings = LimitSettings()
     quota_ban_default_s: Annotated[int, Field(ge=1)] = 60  # when a call-limited answer gives none
     bind_wait_max_s: Annotated[float, Field(ge=0, le=120)] = 30.0  # cap on the bind check's wait_s
+    # Bind checks with wait_s waiting at once for this provider (per replica); 429 beyond.
+    max_concurrent_polls: Annotated[int, Field(ge=1)] = 200
 
     @model_validator(mode="after")
     def _one_secret(self) -> ProviderSettings:
@@ -141,6 +148,13 @@ class ClientSettings(BaseModel):
     providers: Annotated[list[str], Field(min_length=1)]
     rate_limit_per_s: Annotated[float, Field(gt=0)] | None = None  # per replica; 429 beyond it
     rate_limit_burst: Annotated[int, Field(ge=1)] = 20
+    # Requests that need the vendor (misses, forced refreshes, each poll), per replica; hits are free.
+    # On by default so one client cannot spend the vendor quota all clients share; size it to the
+    # client's peak of new logins per second per replica, with room (null: unlimited).
+    vendor_calls_per_s: Annotated[float, Field(gt=0)] | None = 20.0
+    vendor_calls_burst: Annotated[int, Field(ge=1)] = 40
+    # Bind checks with wait_s this client may have waiting at once (per replica); 429 beyond.
+    max_concurrent_polls: Annotated[int, Field(ge=1)] = 20
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod

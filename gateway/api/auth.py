@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import ClientRateLimited, MissingApiKey, ProviderForbidden, UnknownApiKey
+from gateway.limits import CallerBudget
 from gateway.resilience.gcra import LocalBucket
 from gateway.settings import ClientSettings
 
@@ -40,6 +41,7 @@ class Caller:
     settings: ClientSettings
     key_id: str
     bucket: LocalBucket = field(repr=False)
+    vendor_bucket: LocalBucket = field(repr=False)
 
     def require(self, provider: str) -> None:
         if not self.settings.may_use(provider):
@@ -59,6 +61,23 @@ class Caller:
                 retry_after_s=max(1, round(wait)),
             )
 
+    def charge_vendor_call(self) -> None:
+        """429 when this client is over its vendor calls per second (per replica); hits are free."""
+        rate = self.settings.vendor_calls_per_s
+        if rate is None:
+            return
+        wait = self.vendor_bucket.take(1.0 / rate, self.settings.vendor_calls_burst)
+        if wait > 0:
+            raise ClientRateLimited(
+                f"client {self.name!r} is limited to {rate:g} requests/s that need the vendor "
+                "(misses and refreshes; cached answers are not limited)",
+                retry_after_s=max(1, round(wait)),
+            )
+
+    def budget(self) -> CallerBudget:
+        """What the service charges vendor calls and waiting polls to."""
+        return CallerBudget(self.name, self.charge_vendor_call, self.settings.max_concurrent_polls)
+
 
 class CallerAuth:
     """Finds the client an API key belongs to, comparing every configured hash in constant time."""
@@ -70,7 +89,7 @@ class CallerAuth:
             for digest in c.key_hashes()
         ]
         self._clients = dict(clients)
-        self._buckets = {name: LocalBucket() for name in clients}
+        self._buckets = {name: (LocalBucket(), LocalBucket()) for name in clients}
 
     def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
@@ -87,4 +106,4 @@ class CallerAuth:
                 found = name
         if found is None:
             raise UnknownApiKey("the API key is not known")
-        return Caller(found, self._clients[found], key_id(key, digest), self._buckets[found])
+        return Caller(found, self._clients[found], key_id(key, digest), *self._buckets[found])

@@ -1,4 +1,4 @@
-"""Bodies already validated, by provider and exact bytes.
+"""Bodies already validated, by provider and exact bytes; and the 400 that names every bad field.
 
 Most calls an app makes repeat a body it sent before (the hit path). The same bytes always decode and
 validate to the same inputs, so a repeat skips JSON decoding, model validation and the cache-key
@@ -7,13 +7,36 @@ HMAC. Only successful validations are kept; the memo is bounded in entries and b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
 from gateway.api.body import decode_json_object
+from gateway.errors import InvalidBody
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
 from gateway.service import AuthService
 
 MAX_ENTRIES = 4096
 MAX_BODY_BYTES = 1024  # larger bodies are validated every time; 4096 x 1 KiB bounds the memo
+
+
+def parse_inputs(provider: Provider, raw: Mapping[str, Any]) -> Inputs:
+    """The kind's validated inputs, or a 400 naming every field at fault (the vendor is not called)."""
+    try:
+        return provider.parse_inputs(raw)
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        names = ", ".join(f["field"] for f in fields)
+        raise InvalidBody(
+            f"invalid input for {provider.kind}: {names}",
+            provider=provider.name,
+            extensions={"errors": fields},
+        ) from None
 
 
 class ParsedBodies:
@@ -27,7 +50,7 @@ class ParsedBodies:
         found = self._memo.get(memo_key)
         if found is not None:
             return found
-        inputs = self._service.parse_inputs(provider, decode_json_object(raw))
+        inputs = parse_inputs(provider, decode_json_object(raw))
         result = (inputs, self._service.cache_key(provider, inputs))
         if len(raw) <= MAX_BODY_BYTES:
             if len(self._memo) >= MAX_ENTRIES:

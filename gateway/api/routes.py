@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.api.auth import Caller
 from gateway.api.body import read_body
 from gateway.api.keys import (
     CALLERS,
@@ -29,7 +30,7 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type=JSON)
 
 
-async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, str]:
+async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, str, Caller]:
     """401 → 404 → 403 → 415/413/400, in that order; the vendor is never called for bad input."""
     caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
     service = request.app[SERVICE]
@@ -39,20 +40,22 @@ async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, st
     caller.take_rate_slot()
     raw = await read_body(request, request.app[MAX_BODY_BYTES])
     inputs, key = request.app[PARSED_BODIES].inputs_and_key(provider, raw)
-    return provider, inputs, key
+    return provider, inputs, key, caller
 
 
 async def post_auth(request: web.Request) -> web.Response:
-    provider, inputs, key = await _authorized_inputs(request)
+    provider, inputs, key, caller = await _authorized_inputs(request)
     fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
-    result = await request.app[SERVICE].login(provider, inputs, fresh=fresh, key=key)
+    result = await request.app[SERVICE].login(
+        provider, inputs, fresh=fresh, key=key, caller=caller.budget()
+    )
     if result.vendor_ms is not None:
         bind_log_context(vendor_ms=result.vendor_ms)
     return web.Response(body=result.encoded(), content_type=JSON)
 
 
 async def delete_auth(request: web.Request) -> web.Response:
-    provider, inputs, _ = await _authorized_inputs(request)
+    provider, inputs, _, _ = await _authorized_inputs(request)
     await request.app[SERVICE].forget(provider, inputs)
     return web.Response(status=204)
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -114,3 +114,50 @@ def schedule(
     ahead = min(MAX_REFRESH_AHEAD_S, REFRESH_AHEAD_FRACTION * lifetime)
     refresh_at = serve_until - ahead * (0.5 + 0.5 * rng.random())
     return CacheEntry(token, expires_at, data, upstream_request_id, now, serve_until, refresh_at)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """The normalized answer for one `/auth/<provider>` call (DESIGN.md "Success (200)")."""
+
+    provider: str
+    kind: str
+    token: str | None
+    expires_at: int | None
+    cached: bool
+    data: dict[str, Any] = field(default_factory=dict)
+    upstream_request_id: str | None = None
+    stale: bool = False
+    vendor_ms: float | None = field(default=None, compare=False)  # for the log line, not the body
+    body: bytes | None = field(default=None, compare=False)  # as_json() already serialized
+
+    @classmethod
+    def of(
+        cls, provider: str, kind: str, entry: CacheEntry, *, cached: bool, stale: bool = False
+    ) -> LoginResult:
+        expires_at = None if entry.expires_at is None else int(entry.expires_at)
+        return cls(
+            provider, kind, entry.token, expires_at, cached, entry.data,
+            entry.upstream_request_id, stale,
+        )  # fmt: skip
+
+    def serialized(self) -> LoginResult:
+        """This result with its body rendered once (a hit answer kept for repeats)."""
+        return replace(self, body=orjson.dumps(self.as_json()))
+
+    def encoded(self) -> bytes:
+        return self.body if self.body is not None else orjson.dumps(self.as_json())
+
+    def as_json(self) -> dict[str, Any]:
+        body = {
+            "provider": self.provider,
+            "kind": self.kind,
+            "token": self.token,
+            "expires_at": self.expires_at,
+            "cached": self.cached,
+            "data": self.data,
+            "upstream_request_id": self.upstream_request_id,
+        }
+        if self.stale:
+            body["stale"] = True
+        return body

@@ -11,7 +11,8 @@ Redis node): what differs is only the `BreakerPolicy`. The breaker opens when ei
 While open, `allow()` answers the seconds until a call may go again; after `open_s` one probe at a time is
 let through (`half-open`) and its outcome closes or re-opens the circuit. Callers record one outcome per
 call they made (a vendor attempt, a store command), and `release_probe()` when a let-through call ended
-without an outcome to judge by (cancelled, refused before it was sent).
+without an outcome to judge by (refused before it was sent). A probe that never reports (its caller was
+cancelled) stops counting after `open_s`, when another is let through: the circuit cannot stick.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Breaker:
         self._in_a_row = 0  # consecutive failed outcomes
         self._opened_at = 0.0
         self._probing = False
+        self._probe_started = 0.0
         self.state = BreakerState.CLOSED
 
     def allow(self) -> float | None:
@@ -69,9 +71,11 @@ class Breaker:
             if remaining > 0:
                 return remaining
             self._set(BreakerState.HALF_OPEN)
-        if self._probing:
+        now = self._clock()
+        if self._probing and now - self._probe_started < self._policy.open_s:
             return PROBE_RETRY_AFTER_S
         self._probing = True
+        self._probe_started = now
         return None
 
     def record(self, *, failed: bool) -> None:

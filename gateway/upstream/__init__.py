@@ -1,9 +1,8 @@
 """The one outbound HTTP client and the policies around each vendor call.
 
-One login, in order: a quota ban (TOP code 7 and kin) answers 429 at once — remembered here and shared
-by every replica through the store, where the caller reads it in a round trip it makes anyway (the
-service, with its lease) and passes it in; the provider's circuit breaker answers 503 while open; the
-outbound limits wait for a slot (429 past the deadline); then up to `retry.max_attempts` attempts, each
+One login, in order: the provider's circuit breaker answers 503 while open; the caller's outbound
+slot is held (the service passes it in: the shared rate and concurrency limits, gateway.limits); then
+up to `retry.max_attempts` attempts, each
 signed anew (fresh timestamp, nonce and request id), each bounded by `timeout_s` and by what is left of
 the request's deadline, with full-jitter exponential backoff between them — for transient classes only
 (network errors, HTTP 5xx, TOP isp.* and code 10, Tencent InternalError, the bind check's internal
@@ -18,19 +17,18 @@ attempt; when either says no, the last failure is the answer. Every failure leav
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import secrets
-import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 
 import aiohttp
-import orjson
 import structlog
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import (
     CircuitOpen,
     GatewayError,
@@ -46,8 +44,6 @@ from gateway.providers.base import Credential, Inputs, SendContext, VendorReques
 from gateway.providers.registry import Provider
 from gateway.resilience.breaker import Breaker, BreakerPolicy
 from gateway.resilience.retry_budget import RetryBudget, RetryBudgetPolicy
-from gateway.store import CredentialStore, StoreUnavailable
-from gateway.upstream.limits import OutboundLimiter
 
 log = structlog.get_logger("gateway.upstream")
 
@@ -105,7 +101,7 @@ def retry_budget_policy(provider: Provider) -> RetryBudgetPolicy:
 
 
 def is_retryable(error: GatewayError) -> bool:
-    """Transient classes only; a quota answer is never hot-retried (it becomes a shared ban)."""
+    """Transient classes only; a quota answer is never hot-retried (the service bans the provider)."""
     return error.retryable and not isinstance(error, VendorQuotaExceeded)
 
 
@@ -121,54 +117,46 @@ class Upstream:
         self,
         session: aiohttp.ClientSession,
         metrics: Metrics,
-        store: CredentialStore,
         providers: dict[str, Provider],
         *,
-        key_prefix: str = "gw",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._session = session
         self._metrics = metrics
-        self._store = store
-        self._key_prefix = key_prefix
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
-        self._bans: dict[
-            str, float
-        ] = {}  # provider -> ban end, remembered even if the store is down
         self.breakers = {
-            name: Breaker(breaker_policy(p), on_change=metrics.breaker_state.labels(name).set)
+            name: Breaker(
+                breaker_policy(p),
+                clock=clock.monotonic,
+                on_change=metrics.breaker_state.labels(name).set,
+            )
             for name, p in providers.items()
         }
-        self._budgets = {name: RetryBudget(retry_budget_policy(p)) for name, p in providers.items()}
-        self._limits = {
-            name: OutboundLimiter(
-                name,
-                p.settings.limits,
-                store,
-                key=f"{key_prefix}:v1:rate:{name}",
-                on_reject=metrics.outbound_rejections.labels(name).inc,
-            )
+        self._budgets = {
+            name: RetryBudget(retry_budget_policy(p), clock=clock.monotonic)
             for name, p in providers.items()
         }
         for name in providers:
             metrics.breaker_state.labels(name).set(0)
-            metrics.quota_ban_active.labels(name).set(0)
 
     async def login(
-        self, provider: Provider, inputs: Inputs, *, deadline: float, ban_record: bytes | None
+        self,
+        provider: Provider,
+        inputs: Inputs,
+        *,
+        deadline: float,
+        slot: Callable[[], AbstractAsyncContextManager[None]],
     ) -> Credential:
-        """The vendor's credential for these inputs, within `deadline` (time.monotonic()).
-
-        `ban_record` is what the store holds at `ban_key(provider)` (None: nothing, or unreadable)."""
+        """The vendor's credential for these inputs, within `deadline` (monotonic), holding `slot()`
+        (the caller's outbound limits) while the attempts run."""
         try:
-            self._raise_if_banned(provider, ban_record)
             breaker = self.breakers[provider.name]
             self._raise_if_open(provider, breaker)
             sent = False
             try:
-                async with self._limits[provider.name].slot(deadline):
+                async with slot():
                     sent = True
                     return await self._attempts(provider, inputs, deadline, breaker)
             except OutboundLimited:
@@ -192,13 +180,11 @@ class Upstream:
                 credential = await self._attempt(provider, inputs, deadline)
             except GatewayError as error:
                 breaker.record(failed=counts_against_vendor(error))
-                if isinstance(error, VendorQuotaExceeded):
-                    await self._ban(provider, error)
                 delay = self._rng.uniform(
                     0, min(retry.max_delay_s, retry.base_delay_s * 2 ** (attempt - 1))
                 )
                 last = attempt == retry.max_attempts
-                if last or not is_retryable(error) or time.monotonic() + delay >= deadline:
+                if last or not is_retryable(error) or self._clock.monotonic() + delay >= deadline:
                     raise
                 if not budget.try_spend():
                     self._metrics.retries_denied.labels(provider.name, "budget").inc()
@@ -212,7 +198,7 @@ class Upstream:
                 continue
             breaker.record(failed=False)
             return credential
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        raise RuntimeError("unreachable: the last attempt returns or raises")
 
     def _raise_if_open(self, provider: Provider, breaker: Breaker) -> None:
         wait = breaker.allow()
@@ -228,17 +214,17 @@ class Upstream:
 
     async def _attempt(self, provider: Provider, inputs: Inputs, deadline: float) -> Credential:
         """One signed send: a fresh timestamp, nonce and request id, bounded by the deadline."""
-        remaining = deadline - time.monotonic()
+        remaining = deadline - self._clock.monotonic()
         if remaining <= 0:
             raise VendorTimeout("the request's deadline passed before the vendor answered")
-        request = provider.build_request(inputs, new_send_context(self._clock()))
+        request = provider.build_request(inputs, new_send_context(self._clock.time()))
         log.debug("vendor_request", provider=provider.name, string_to_sign=request.string_to_sign)
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         outcome = "error"
         try:
             timeout = min(provider.settings.timeout_s, remaining)
             response = await self._send(request, timeout, provider.settings.connect_timeout_s)
-            now = self._clock()
+            now = self._clock.time()
             vendor_now = vendor_clock(response, now)
             credential = provider.read_response(response, vendor_now)
             outcome = "ok"
@@ -247,7 +233,8 @@ class Upstream:
             outcome = exc.code
             raise
         finally:
-            self._metrics.observe_vendor_call(provider.name, outcome, time.perf_counter() - started)
+            elapsed = self._clock.monotonic() - started
+            self._metrics.observe_vendor_call(provider.name, outcome, elapsed)
 
     async def _send(
         self, request: VendorRequest, timeout_s: float, connect_s: float
@@ -270,36 +257,3 @@ class Upstream:
             raise VendorUnreachable(
                 f"the vendor could not be reached ({type(exc).__name__})"
             ) from None
-
-    # --- quota bans, shared by every replica through the store -----------------------------------
-
-    def ban_key(self, provider: Provider) -> str:
-        """Where the provider's quota ban is shared with the other replicas."""
-        return f"{self._key_prefix}:v1:ban:{provider.name}"
-
-    async def _ban(self, provider: Provider, quota: VendorQuotaExceeded) -> None:
-        seconds = quota.retry_after_s or provider.settings.quota_ban_default_s
-        quota.retry_after_s = seconds
-        until = self._clock() + seconds
-        self._metrics.quota_ban_active.labels(provider.name).set(1)
-        log.warning("vendor_quota_ban", provider=provider.name, seconds=seconds)
-        with contextlib.suppress(StoreUnavailable):
-            await self._store.write(self.ban_key(provider), orjson.dumps({"until": until}), seconds)
-        self._bans[provider.name] = until
-
-    def _raise_if_banned(self, provider: Provider, ban_record: bytes | None) -> None:
-        until = self._bans.get(provider.name, 0.0)
-        if ban_record is not None:
-            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                until = max(until, float(orjson.loads(ban_record)["until"]))
-                self._bans[provider.name] = until  # remembered should the store go away
-        remaining = until - self._clock()
-        if remaining <= 0:
-            self._metrics.quota_ban_active.labels(provider.name).set(0)
-            return
-        self._metrics.quota_ban_active.labels(provider.name).set(1)
-        raise VendorQuotaExceeded(
-            f"the vendor has this app key call-limited for {remaining:.0f} more s; not called",
-            provider=provider.name,
-            retry_after_s=max(1, round(remaining)),
-        )

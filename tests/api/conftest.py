@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.sandbox.app import start_sandbox
 from gateway.sandbox.state import SandboxState
 from gateway.settings import Settings
@@ -103,8 +103,11 @@ def provider_config(vendors: Vendors, **overrides: Any) -> dict[str, dict[str, A
         "app_key": TENCENT_KEY,
         "app_secret": vendors.tencent_secret,
     }
+    # Generous outbound limits: these tests log in in bursts (the defaults are tested on their own).
+    limits = {"limits": {"rate_per_s": 1000, "burst": 1000}}
     config = {
-        name: {"kind": kind, **(tencent if name == WECHAT else top)} for name, kind in KINDS.items()
+        name: {"kind": kind, **(tencent if name == WECHAT else top), **limits}
+        for name, kind in KINDS.items()
     }
     config[ALIGENIE]["token_ttl_s"] = ALIGENIE_TTL_S
     config[ALIGENIE]["sign_method"] = "md5"
@@ -122,7 +125,12 @@ def gateway_settings(
         key_prefix=key_prefix.rstrip(":"),
         providers=provider_config(vendors, **provider_overrides),
         clients={
-            "billing-app": {"api_key_sha256": sha256_hex(keys.full), "providers": ["*"]},
+            "billing-app": {
+                "api_key_sha256": sha256_hex(keys.full),
+                "providers": ["*"],
+                "vendor_calls_per_s": 1000,  # these tests log in in bursts
+                "vendor_calls_burst": 1000,
+            },
             "wechat-app": {"api_key_sha256": sha256_hex(keys.wechat_only), "providers": [WECHAT]},
         },
     )
@@ -139,7 +147,7 @@ def start_gateway(
 
     async def start(
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         redis: str | None = None,
         **provider_overrides: Any,
     ) -> TestClient:

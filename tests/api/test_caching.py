@@ -16,18 +16,9 @@ from aiohttp.test_utils import TestClient
 from gateway.app import create_app
 from gateway.sandbox.faults import HttpStatus, TencentError
 from tests.api.conftest import APIS, INPUTS, WECHAT, Keys, StartGateway, Vendors, gateway_settings
+from tests.helpers import ShiftedClock
 
 pytestmark = pytest.mark.redis
-
-
-class ShiftedClock:
-    """The gateway's wall clock, movable forward by tests."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 async def login(
@@ -208,9 +199,10 @@ async def test_vendor_clock_skew_is_corrected_from_its_date_header(
 async def test_store_round_trips_of_a_cold_miss_and_of_another_replicas_hit(
     start_gateway: StartGateway, keys: Keys, vendors: Vendors, redis_url: str, key_prefix: str
 ) -> None:
-    """A cold miss sends Redis two commands: one script reads the entry and, finding none, takes the
-    lease and reads the cooldown and ban records; one script writes the answer, hands back the lease
-    and announces it. Another replica then answers the same identity from Redis with one command."""
+    """A cold miss sends Redis three commands: one script reads the entry and, finding none, takes the
+    lease and reads the cooldown and ban records; one takes a slot of the provider's outbound rate
+    (on by default); one writes the answer, hands back the lease and announces it. Another replica then
+    answers the same identity from Redis with one command."""
     first, second = await start_gateway(), await start_gateway()
     await login(first, keys, {**INPUTS[WECHAT], "wx_open_id": "warm-up"})  # scripts now loaded
     observer = aioredis.from_url(redis_url)
@@ -236,5 +228,5 @@ async def test_store_round_trips_of_a_cold_miss_and_of_another_replicas_hit(
         await observer.aclose()
     assert [(status, body["cached"]) for status, body in answers] == [(200, False), (200, True)]
     assert answers[0][1]["token"] == answers[1][1]["token"]
-    assert sent == [["EVALSHA", "EVALSHA", "GET"], ["EVALSHA", "GET"]], sent
+    assert sent == [["EVALSHA", "EVALSHA", "EVALSHA", "GET"], ["EVALSHA", "GET"]], sent
     assert vendors.calls(WECHAT) == 2

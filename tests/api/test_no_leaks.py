@@ -16,7 +16,6 @@ import json
 import logging
 import secrets
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from tests.api.conftest import (
     closed_port,
     gateway_settings,
 )
+from tests.helpers import ShiftedClock
 
 pytestmark = pytest.mark.redis
 
@@ -370,7 +370,7 @@ async def drive_every_scenario(
     wrong_secret = secrets.token_hex(16)
     extra_secrets.append(wrong_secret)
     wrong = await start_gateway(**{MINI_APP: {"app_secret": wrong_secret}})
-    skewed = await start_gateway(clock=lambda: time.time() - 3600)
+    skewed = await start_gateway(clock=ShiftedClock(offset=-3600))
     unreachable = await start_gateway(
         **{WECHAT: {"endpoint": f"http://127.0.0.1:{closed_port()}/api"}}
     )

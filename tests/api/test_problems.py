@@ -19,6 +19,7 @@ from tests.api.conftest import (
     Vendors,
     closed_port,
 )
+from tests.helpers import ShiftedClock
 
 pytestmark = pytest.mark.redis
 PROBLEM = "application/problem+json"
@@ -276,7 +277,7 @@ async def test_wrong_secret_is_a_signature_problem(start_gateway: StartGateway, 
 
 async def test_clock_skew_is_reported(start_gateway: StartGateway, keys: Keys) -> None:
     """A gateway clock an hour off gets TOP code 31 and says so: 502 vendor_clock_skew."""
-    gateway = await start_gateway(clock=lambda: time.time() - 3600)
+    gateway = await start_gateway(clock=ShiftedClock(offset=-3600))
     response = await gateway.post(
         f"/auth/{MINI_APP}", json=INPUTS[MINI_APP], headers=auth(keys.full)
     )

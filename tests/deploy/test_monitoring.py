@@ -43,6 +43,7 @@ from tests.api.conftest import (  # noqa: F401 - fixtures, used by name
     vendors,
 )
 from tests.deploy import REPO, promtool
+from tests.helpers import ShiftedClock
 
 PROMETHEUS = REPO / "deploy" / "prometheus"
 PROMETHEUS_RULE = PROMETHEUS / "alerts.yaml"
@@ -288,16 +289,6 @@ def test_dashboard_queries_are_valid_promql() -> None:
 
 
 # --- against a live gateway ---------------------------------------------------------------------------
-
-
-class ShiftedClock:
-    """The gateway's wall clock, movable forward so cached credentials age without waiting."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 async def post_login(

@@ -1,0 +1,110 @@
+"""What may reach a vendor: the outbound limits per provider, a budget of vendor calls per client.
+
+Per provider: a rate shared by every replica — a GCRA bucket in the store (one key per provider,
+updated atomically there), so N replicas together stay under `rate_per_s` with bursts up to `burst`
+— and a concurrency cap per replica. A login waits for a slot while its deadline allows, else gets
+429 `outbound_limited`: the vendor never sees the excess. While the store is down the rate falls back
+to a bucket per replica (the cap then holds per replica).
+
+Per client: `vendor_calls_per_s` (per replica) counts the requests that need the vendor — misses,
+forced refreshes and each poll of a bind check — and answers 429 `client_rate_limited` beyond it;
+hits are never charged. One client's flood of distinct identities then cannot spend the app key's
+vendor quota that every other client shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from gateway.cache.keys import KeySpace
+from gateway.clock import Clock
+from gateway.errors import OutboundLimited
+from gateway.resilience.gcra import LocalBucket
+from gateway.settings import LimitSettings
+from gateway.store import CredentialStore, StoreUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class CallerBudget:
+    """What the service needs to know of the caller: whom to charge a vendor call to (raises
+    ClientRateLimited when over), and how many waiting polls it may hold."""
+
+    client: str
+    charge_vendor_call: Callable[[], None]
+    max_polls: int
+
+
+class _ProviderLimit:
+    def __init__(
+        self, settings: LimitSettings, store: CredentialStore, key: str, clock: Clock
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._key = key
+        self._clock = clock
+        self._local = LocalBucket(clock.monotonic)
+        cap = settings.max_concurrency
+        self.slots = asyncio.Semaphore(cap) if cap is not None else None
+
+    async def take_rate_slot(self, interval_s: float) -> float:
+        try:
+            return await self._store.take_rate_slot(self._key, interval_s, self.settings.burst)
+        except StoreUnavailable:
+            return self._local.take(interval_s, self.settings.burst)
+
+
+class OutboundLimits:
+    def __init__(
+        self,
+        limits: Mapping[str, LimitSettings],
+        store: CredentialStore,
+        keys: KeySpace,
+        clock: Clock,
+        *,
+        on_reject: Callable[[str], None] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._on_reject = on_reject
+        self._limits = {
+            name: _ProviderLimit(settings, store, keys.rate(name), clock)
+            for name, settings in limits.items()
+        }
+
+    @asynccontextmanager
+    async def slot(self, provider: str, deadline: float) -> AsyncIterator[None]:
+        """Hold one outbound slot for a vendor call; 429 if none frees up before `deadline`."""
+        limit = self._limits[provider]
+        await self._wait_for_rate(provider, limit, deadline)
+        if limit.slots is None:
+            yield
+            return
+        try:
+            remaining = max(0.0, deadline - self._clock.monotonic())
+            await asyncio.wait_for(limit.slots.acquire(), timeout=remaining)
+        except TimeoutError:
+            raise self._rejected(provider, "the outbound concurrency limit is full") from None
+        try:
+            yield
+        finally:
+            limit.slots.release()
+
+    async def _wait_for_rate(self, provider: str, limit: _ProviderLimit, deadline: float) -> None:
+        rate = limit.settings.rate_per_s
+        if rate is None:
+            return
+        while (wait := await limit.take_rate_slot(1.0 / rate)) > 0:
+            if self._clock.monotonic() + wait > deadline:
+                raise self._rejected(provider, "the outbound rate limit is full", wait)
+            await asyncio.sleep(wait)
+
+    def _rejected(self, provider: str, detail: str, retry_after_s: float = 1.0) -> OutboundLimited:
+        if self._on_reject is not None:
+            self._on_reject(provider)
+        return OutboundLimited(
+            f"{detail}; the vendor was not called",
+            provider=provider,
+            retry_after_s=max(1, round(retry_after_s)),
+        )
