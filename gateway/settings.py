@@ -181,6 +181,8 @@ class Settings(BaseSettings):
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # also serve /metrics here
     drain_delay_s: Annotated[float, Field(ge=0, le=120)] = 2.0  # unready before closing, on SIGTERM
     shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # for in-flight requests
+    # The whole body must arrive within this once the handler reads it; else 408 request_timeout.
+    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     readiness_requires_store: bool = False  # see README "Health": off, a Redis outage is no outage
     store_down_grace_s: Annotated[float, Field(ge=0)] = 30.0  # hysteresis when it is on
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
