@@ -2,6 +2,7 @@
 
     GatewayError                         500 internal_error
     ├── CallerError                      the gateway's own caller got something wrong
+    │   ├── MalformedRequest             400 malformed_request (the HTTP parser refused it)
     │   ├── InvalidBody                  400 invalid_json / invalid_input / invalid_body
     │   ├── RequestTimeout               408 request_timeout (the body came too slowly)
     │   ├── MissingApiKey                401 missing_api_key
@@ -84,6 +85,15 @@ class CallerError(GatewayError):
     status = 400
     default_code = "bad_request"
     title = "Bad request"
+
+
+class MalformedRequest(CallerError):
+    """Not HTTP/1.1 the parser accepts (request line, a header, the framing). The answer echoes
+    nothing of the request: the offending bytes may be a caller's key."""
+
+    status = 400
+    default_code = "malformed_request"
+    title = "Malformed HTTP request"
 
 
 class RequestTimeout(CallerError):
@@ -255,6 +265,13 @@ class CatalogueEntry:
 # Every problem `code` the gateway answers with: the README table and the OpenAPI document
 # (`x-error-catalogue`) are held to this list by tests.
 ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        "malformed_request",
+        400,
+        False,
+        "the HTTP parser refused the request line, a header (e.g. a control character, a folded "
+        "line, a bare LF) or the framing; nothing of the request is echoed",
+    ),
     CatalogueEntry(
         "invalid_body",
         400,

@@ -164,6 +164,7 @@ async def test_two_workers_share_the_port_and_their_metrics(
                 "counter": 2,
                 "gauge_livemax": 2,
                 "gauge_livemin": 2,
+                "gauge_livesum": 2,
                 "histogram": 2,
             }
             await wait_ready(session, f"http://127.0.0.1:{metrics_port}/metrics")
