@@ -19,11 +19,11 @@ from urllib.parse import parse_qsl
 import orjson
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import mark_process_dead
 from pydantic import ValidationError
 
-from gateway.api.keys import LIFECYCLE, METRICS
+from gateway.api.keys import LIFECYCLE
+from gateway.api.server import start_listeners
 from gateway.app import create_app
 from gateway.logging import configure_logging, secret_values
 from gateway.metrics import share_between_processes
@@ -183,10 +183,7 @@ async def _run_until_stopped(
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain: unready at once, keep serving for `drain_delay_s` (so
     load balancers stop sending), then finish in-flight requests within `shutdown_timeout_s`."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout_s)
-    await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1).start()
-    metrics_runner = await _start_metrics_port(app, settings)
+    listeners = await start_listeners(app, settings)
     # Start-up objects (settings, models, routes, pools) never die: moving them out of the collector's
     # generations keeps full collections short, which is what shows up in p99.
     gc.collect()
@@ -203,30 +200,7 @@ async def _run_until_stopped(
         structlog.get_logger("gateway").info("draining", delay_s=settings.drain_delay_s)
         await asyncio.sleep(settings.drain_delay_s)
     finally:
-        await runner.cleanup()
-        if metrics_runner is not None:
-            await metrics_runner.cleanup()
-
-
-async def _start_metrics_port(app: web.Application, settings: Settings) -> web.AppRunner | None:
-    """/metrics on its own port too, when configured (e.g. kept off the Service's port)."""
-    if settings.metrics_port is None:
-        return None
-    metrics_app = web.Application()
-    registry = app[METRICS].exposed
-
-    async def metrics(_: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(registry))
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
-
-    metrics_app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(metrics_app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(
-        runner, settings.host, settings.metrics_port, reuse_port=settings.workers > 1
-    ).start()
-    return runner
+        await listeners.close()
 
 
 def _use_uvloop() -> None:

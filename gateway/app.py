@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.api.auth import CallerAuth
 from gateway.api.keys import (
+    BODY_TIMEOUT_S,
     CALLERS,
     LIFECYCLE,
     MAX_BODY_BYTES,
@@ -53,6 +54,7 @@ def create_app(
     app[METRICS] = metrics
     app[CALLERS] = CallerAuth(settings.clients)
     app[MAX_BODY_BYTES] = settings.max_body_bytes
+    app[BODY_TIMEOUT_S] = settings.body_timeout_s
     app[LIFECYCLE] = Lifecycle(
         readiness_requires_store=settings.readiness_requires_store,
         store_down_grace_s=settings.store_down_grace_s,

@@ -2,7 +2,9 @@
 
     GatewayError                         500 internal_error
     ├── CallerError                      the gateway's own caller got something wrong
-    │   ├── InvalidBody                  400 invalid_json / invalid_input
+    │   ├── MalformedRequest             400 malformed_request (the HTTP parser refused it)
+    │   ├── InvalidBody                  400 invalid_json / invalid_input / invalid_body
+    │   ├── RequestTimeout               408 request_timeout (the body came too slowly)
     │   ├── MissingApiKey                401 missing_api_key
     │   ├── UnknownApiKey                401 invalid_api_key
     │   ├── ProviderForbidden            403 provider_forbidden
@@ -84,6 +86,24 @@ class CallerError(GatewayError):
     status = 400
     default_code = "bad_request"
     title = "Bad request"
+
+
+class MalformedRequest(CallerError):
+    """Not HTTP/1.1 the parser accepts (request line, a header, the framing). The answer echoes
+    nothing of the request: the offending bytes may be a caller's key."""
+
+    status = 400
+    default_code = "malformed_request"
+    title = "Malformed HTTP request"
+
+
+class RequestTimeout(CallerError):
+    """The body did not arrive within body_timeout_s (a slow or stalled client)."""
+
+    status = 408
+    default_code = "request_timeout"
+    title = "Request body not received in time"
+    default_retryable = True
 
 
 class InvalidBody(CallerError):
@@ -255,6 +275,19 @@ class CatalogueEntry:
 # Every problem `code` the gateway answers with: the README table and the OpenAPI document
 # (`x-error-catalogue`) are held to this list by tests.
 ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        "malformed_request",
+        400,
+        False,
+        "the HTTP parser refused the request line, a header (e.g. a control character, a folded "
+        "line, a bare LF) or the framing; nothing of the request is echoed",
+    ),
+    CatalogueEntry(
+        "invalid_body",
+        400,
+        False,
+        "the body could not be read: not in its Content-Encoding, broken chunked framing, or cut short",
+    ),
     CatalogueEntry("invalid_json", 400, False, "the body is not one JSON object"),
     CatalogueEntry(
         "invalid_input",
@@ -268,8 +301,18 @@ ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("unknown_provider", 404, False, "no such provider"),
     CatalogueEntry("not_found", 404, False, "no such route"),
     CatalogueEntry("method_not_allowed", 405, False, "e.g. PUT /auth/x"),
-    CatalogueEntry("body_too_large", 413, False, "body over max_body_bytes"),
-    CatalogueEntry("unsupported_media_type", 415, False, "body not application/json"),
+    CatalogueEntry(
+        "request_timeout", 408, True, "the body did not arrive within body_timeout_s (10 s)"
+    ),
+    CatalogueEntry(
+        "body_too_large", 413, False, "body over max_body_bytes (after decompression too)"
+    ),
+    CatalogueEntry(
+        "unsupported_media_type",
+        415,
+        False,
+        "body not application/json, or a Content-Encoding other than gzip or deflate",
+    ),
     CatalogueEntry(
         "vendor_rejected_input",
         422,

@@ -104,16 +104,34 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+# A caller's key in a stdlib record (aiohttp's, a library's exception text): never written. The
+# separator may be whitespace or, in a repr of raw bytes, an escaped CR, LF or tab (a folded line).
+_BEARER = re.compile(r"(?i)(bearer(?:\s|\\[rnt])+)[^\s'\"\\]+")
+
+
+def redact_bearer_tokens(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """For records from the standard library, whose text the gateway does not write: a `Bearer <key>`
+    anywhere in a string value keeps only the scheme. (The gateway's own lines never carry a key.)"""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = _BEARER.sub(r"\1[redacted]", value)
+    return event
+
+
 def configure_logging(
     level: str = "info", *, json: bool | None = None, secrets: list[str] | None = None
 ) -> None:
-    """Route structlog (and stdlib logging) to stdout; JSON unless stdout is a terminal."""
+    """Route structlog and stdlib logging (aiohttp, redis, asyncio) to stdout, through the same
+    processors and redaction: JSON lines unless stdout is a terminal."""
     use_json = (not sys.stdout.isatty()) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_text)
         if use_json
         else structlog.dev.ConsoleRenderer()
     )
+    redact_values = RedactValues(secrets or [])
     structlog.configure(
         processors=[
             merge_log_context,
@@ -121,7 +139,7 @@ def configure_logging(
             IsoTimestamp(),
             redact_secrets,
             structlog.processors.format_exc_info,
-            RedactValues(secrets or []),  # after format_exc_info: exception text is redacted too
+            redact_values,  # after format_exc_info: exception text is redacted too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -133,10 +151,23 @@ def configure_logging(
         logger_factory=structlog.WriteLoggerFactory(CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(
-        level=level.upper(),
-        stream=CurrentStdout(),
-        format="%(message)s",
-        force=True,
+    # Stdlib records become the same JSON lines (a traceback is a field, not lines of its own), and
+    # StreamHandler writes each with its newline in one write() too.
+    handler = logging.StreamHandler(CurrentStdout())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                merge_log_context,
+                structlog.processors.add_log_level,
+                structlog.stdlib.add_logger_name,
+                IsoTimestamp(),
+                redact_secrets,
+                structlog.processors.format_exc_info,
+                redact_bearer_tokens,
+                redact_values,
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the canonical line replaces it

@@ -176,6 +176,27 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        # The HTTP listeners (gateway/api/server.py); `listener` is "service" or "metrics".
+        self.http_connections = Gauge(
+            "gateway_http_connections",
+            "Client connections open now, by listener (across workers: the sum of the live ones).",
+            ["listener"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.http_connections_rejected = Counter(
+            "gateway_http_connections_rejected",
+            "Connections the gateway closed without an answer, by listener and reason: cap "
+            "(max_connections reached) or header_timeout (no complete request head in time).",
+            ["listener", "reason"],
+            registry=r,
+        )
+        self.http_parser_errors = Counter(
+            "gateway_http_parser_errors",
+            "Requests the HTTP parser refused (bad request line, header or framing), by listener.",
+            ["listener"],
+            registry=r,
+        )
         if _shared_dir is not None:
             self.exposed = CollectorRegistry()
             MultiProcessCollector(self.exposed, path=_shared_dir)  # type: ignore[no-untyped-call]

@@ -207,6 +207,16 @@ class Settings(BaseSettings):
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # also serve /metrics here
     drain_delay_s: Annotated[float, Field(ge=0, le=120)] = 2.0  # unready before closing, on SIGTERM
     shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # for in-flight requests
+    # The HTTP listener's defences against slow and idle clients (gateway/api/server.py).
+    # The request line and headers must be complete within this, counted from the connection's
+    # opening (first request) or from the first byte of the next request (keep-alive); else closed.
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # The whole body must arrive within this once the handler reads it; else 408 request_timeout.
+    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # An idle keep-alive connection between requests is closed after this (aiohttp's own: ~1 h).
+    keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0
+    # Open connections per process and listener; one more is closed at once. 0: no cap.
+    max_connections: Annotated[int, Field(ge=0)] = 1024
     readiness_requires_store: bool = False  # see README "Health": off, a Redis outage is no outage
     store_down_grace_s: Annotated[float, Field(ge=0)] = 30.0  # hysteresis when it is on
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)

@@ -45,10 +45,11 @@ _LOGIN_RESULT = {
     },
 }
 _PROBLEM_STATUSES = {
-    "400": "invalid body",
+    "400": "malformed request or invalid body",
     "401": "missing or unknown API key",
     "403": "provider not allowed for this key",
     "404": "unknown provider",
+    "408": "the body did not arrive within body_timeout_s",
     "413": "body too large",
     "415": "body is not JSON",
     "422": "the vendor rejected the input",

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.api.auth import Caller
 from gateway.api.body import read_body
 from gateway.api.keys import (
+    BODY_TIMEOUT_S,
     CALLERS,
     LIFECYCLE,
     MAX_BODY_BYTES,
@@ -31,14 +32,14 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 
 async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, str, Caller]:
-    """401 → 404 → 403 → 415/413/400, in that order; the vendor is never called for bad input."""
+    """401 → 404 → 403 → 415/413/408/400, in that order; the vendor is never called for bad input."""
     caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
     service = request.app[SERVICE]
     provider = service.provider(request.match_info["provider"])
     caller.require(provider.name)
     bind_log_context(client=caller.name, key_id=caller.key_id, kind=provider.kind)
     caller.take_rate_slot()
-    raw = await read_body(request, request.app[MAX_BODY_BYTES])
+    raw = await read_body(request, request.app[MAX_BODY_BYTES], request.app[BODY_TIMEOUT_S])
     inputs, key = request.app[PARSED_BODIES].inputs_and_key(provider, raw)
     return provider, inputs, key, caller
 

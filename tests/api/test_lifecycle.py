@@ -164,6 +164,7 @@ async def test_two_workers_share_the_port_and_their_metrics(
                 "counter": 2,
                 "gauge_livemax": 2,
                 "gauge_livemin": 2,
+                "gauge_livesum": 2,
                 "histogram": 2,
             }
             await wait_ready(session, f"http://127.0.0.1:{metrics_port}/metrics")
@@ -333,8 +334,8 @@ async def test_canonical_log_line_has_the_request_story(
 
 
 def test_each_log_line_is_one_write_with_its_newline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A line and its newline leave in one write(): with unbuffered stdout, processes that share it
-    (the workers of `serve --workers`) cannot splice their lines into each other's."""
+    """A line and its newline leave in one write(), a stdlib record's too (as JSON): with unbuffered
+    stdout, processes that share it (the workers of `serve --workers`) cannot splice their lines."""
     writes: list[str] = []
 
     class Recorder:
@@ -354,7 +355,12 @@ def test_each_log_line_is_one_write_with_its_newline(monkeypatch: pytest.MonkeyP
         structlog.reset_defaults()
     assert len(writes) == 2 and all(w.endswith("\n") and w.count("\n") == 1 for w in writes)
     assert orjson.loads(writes[0])["event"] == "draining"
-    assert writes[1] == "from the standard library\n"
+    stdlib = orjson.loads(writes[1])
+    assert (stdlib["event"], stdlib["logger"], stdlib["level"]) == (
+        "from the standard library",
+        "gateway.stdlib",
+        "warning",
+    )
 
 
 def test_secret_values_are_redacted_anywhere_in_a_log_line() -> None:

@@ -50,7 +50,7 @@ COMMON_LABELS = {
     "app.kubernetes.io/part-of": "auth-gateway",
     "app.kubernetes.io/managed-by": "kustomize",
 }
-# gateway/__main__.py stops with web.AppRunner(shutdown_timeout=10): in-flight requests get that long.
+# gateway/api/server.py stops its runners with shutdown_timeout_s (default 10): in-flight requests get that long.
 GATEWAY_SHUTDOWN_BOUND_S = 10
 REDIS_DEFAULT_PORTS = {
     "redis": 6379,

@@ -1,0 +1,370 @@
+"""The HTTP listeners: aiohttp's server, with the defences it lacks against slow, idle and hostile
+clients.
+
+- **Header timeout**: a request head (request line and headers) must be complete within
+  `header_timeout_s` of the connection's opening (its first request) or of the first byte of the next
+  request (keep-alive); else the connection is closed. Slowloris sockets cannot pile up.
+- **Keep-alive**: idle connections between requests close after `keepalive_timeout_s` (aiohttp's
+  own `keepalive_timeout`; its default is about an hour).
+- **Connection cap**: past `max_connections` open connections on a listener, a new one is closed at
+  once, before aiohttp reads a byte of it.
+- **Parser errors** answer a problem+json 400 that echoes nothing of the request (aiohttp's text/plain
+  400 quotes the offending line, which may hold a caller's key), and are logged without the line or a
+  traceback, once per peer and burst (`BurstLog`).
+
+Each of these is counted in gateway/metrics.py (`gateway_http_*`). The body timeout lives with the
+body, in gateway/api/body.py.
+
+How it is installed: `EdgeRunner` is an `AppRunner` whose server — the protocol factory its sites give
+`loop.create_server` — is an `EdgeServer`, which builds an `EdgeRequestHandler` (aiohttp's
+`RequestHandler` with the defences) for each connection. Sites, `reuse_port`, `shutdown_timeout`, the
+app's start-up, cleanup and graceful shutdown are aiohttp's own, unchanged.
+
+aiohttp internals relied on, read in 3.14 (pyproject.toml pins `<3.15` so that moving on is a
+decision, and tests/api/test_edge.py is what proves a new version):
+- `BaseRunner._make_server`, the hook through which `AppRunner` builds its `Server`;
+- `RequestHandler._request_count`, one more per request head parsed (or parser error), and
+  `_messages`, the queue of (head, body stream) that `data_received` appends to — together they say
+  when a head completed and which body follows it;
+- `_ErrInfo`, what `data_received` queues instead of a head when the parser raises;
+- `_force_close`, `_close`, `_payload_parser`, `_upgraded` and `_request_in_progress`, the state
+  flags aiohttp itself checks before reading or closing;
+- `handle_error` and `log_exception`, overridden: aiohttp calls them for every error it answers or
+  logs itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import StreamReader, web
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
+
+from gateway.api.burst_log import BurstLog
+from gateway.api.keys import METRICS
+from gateway.api.middlewares import REQUEST_ID_HEADER, request_id_from
+from gateway.api.problems import problem_response
+from gateway.api.routes import metrics_endpoint
+from gateway.errors import GatewayError, InvalidBody, MalformedRequest
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+
+log = structlog.get_logger("gateway.http")
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    """The settings of the defences, for one listener."""
+
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 75.0
+    max_connections: int = 1024  # 0: no cap
+    quiet_s: float = 10.0  # a peer's repeated edge events within this share one log line
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EdgeLimits:
+        return cls(
+            header_timeout_s=settings.header_timeout_s,
+            keepalive_timeout_s=settings.keepalive_timeout_s,
+            max_connections=settings.max_connections,
+        )
+
+
+class EdgeListener:
+    """One listener's limits, its count of open connections, its metrics and its quieted log."""
+
+    def __init__(self, name: str, limits: EdgeLimits, metrics: Metrics) -> None:
+        self.name = name
+        self.limits = limits
+        self.open_connections = 0
+        # Children made once (labels() costs a lock and a lookup), and at zero from the start.
+        self._open = metrics.http_connections.labels(name)
+        self._open.set(0)
+        self._rejected = {
+            reason: metrics.http_connections_rejected.labels(name, reason)
+            for reason in ("cap", "header_timeout")
+        }
+        self._parser_errors = metrics.http_parser_errors.labels(name)
+        self._log = BurstLog(limits.quiet_s, listener=name)
+
+    def at_capacity(self) -> bool:
+        cap = self.limits.max_connections
+        return cap > 0 and self.open_connections >= cap
+
+    def opened(self) -> None:
+        self.open_connections += 1
+        self._open.inc()
+
+    def closed(self) -> None:
+        self.open_connections -= 1
+        self._open.dec()
+
+    def rejected(self, reason: str, peer: str) -> None:
+        self._rejected[reason].inc()
+        # The cap is the operator's concern (too few replicas, or an attack); a timeout the client's.
+        level = "warning" if reason == "cap" else "info"
+        self._log.note("http_connection_rejected", reason=reason, peer=peer, level=level)
+
+    def parser_error(self, peer: str, error: HttpProcessingError, request_id: str) -> None:
+        self._parser_errors.inc()
+        # The class name says what kind of fault; the message would quote the bytes at fault.
+        self._log.note(
+            "http_parser_error", reason=type(error).__name__, peer=peer, request_id=request_id
+        )
+
+    def close(self) -> None:
+        self._log.flush()
+
+
+def _peer(transport: Any) -> str:
+    """The client's address (no port: one client opens many connections)."""
+    peername = transport.get_extra_info("peername") if transport is not None else None
+    return str(peername[0]) if isinstance(peername, tuple) and peername else "local"
+
+
+def _still_open(body: StreamReader) -> bool:
+    return not body.is_eof() and body.exception() is None
+
+
+class EdgeRequestHandler(RequestHandler):
+    """aiohttp's protocol for one connection, with the header timeout, the cap and quiet errors."""
+
+    __slots__ = ("_body_stream", "_counted", "_edge", "_head_timer")
+
+    def __init__(self, manager: web.Server, edge: EdgeListener, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._edge = edge
+        self._counted = False  # accepted under the cap, and counted open until connection_lost
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_stream: StreamReader | None = None  # the body of the latest head parsed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._edge.at_capacity():
+            # Closed before aiohttp registers the connection or starts a task for it.
+            transport.close()
+            self._edge.rejected("cap", _peer(transport))
+            return
+        self._counted = True
+        self._edge.opened()
+        super().connection_made(transport)
+        self._arm_head_timer()  # the first head is due from the connection's opening
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self._counted:
+            return  # refused at the cap: aiohttp never saw it
+        self._counted = False
+        self._edge.closed()
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._counted:
+            return
+        if self._force_close or self._close or self._payload_parser is not None or self._upgraded:
+            super().data_received(data)  # closing, or not HTTP any more: nothing to time
+            return
+        # Bytes after the previous body ended are the next head's: its time starts with the first.
+        body = self._body_stream
+        head_due = self._head_timer is None and (body is None or body.is_eof())
+        parsed = self._request_count
+        super().data_received(data)
+        if self._request_count == parsed:
+            if head_due and data:
+                self._arm_head_timer()
+            return
+        self._cancel_head_timer()
+        message, stream = self._messages[-1]
+        if isinstance(message, _ErrInfo) and body is not None and _still_open(body):
+            # The parser failed inside a body a handler may be reading: aiohttp would leave that
+            # reader waiting for bytes that never come; fail it now (read_body answers 400).
+            body.set_exception(RequestPayloadError("the body's framing is broken"))
+        # Bytes that follow a complete head in the same segment start no timer: until the next
+        # segment they are bounded by keepalive_timeout_s instead.
+        self._body_stream = stream
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = asyncio.get_running_loop().call_later(
+            self._edge.limits.header_timeout_s, self._head_timed_out
+        )
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._force_close or self._close or self.transport is None:
+            return
+        self._edge.rejected("header_timeout", _peer(self.transport))
+        if self._request_in_progress:
+            self.close()  # a head pipelined behind a request still being answered: answer, then close
+        else:
+            self.force_close()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """The answer to what aiohttp caught itself (the parser's errors, or a failure outside the
+        middleware): a problem document with a fresh request id, and the connection closed."""
+        if request.writer.output_size > 0:
+            # As aiohttp does: part of a response is out, another cannot follow.
+            raise ConnectionError("a response was partly sent; the connection is dropped")
+        request_id = request_id_from(None)
+        error: GatewayError
+        if isinstance(exc, ContentEncodingError):
+            # The parser's, not the reader's: a coding it cannot decode, or deflate cut short.
+            self._edge.parser_error(_peer(self.transport), exc, request_id)
+            error = InvalidBody(
+                "the body is not valid in its Content-Encoding (gzip and deflate are read)",
+                code="invalid_body",
+            )
+        elif isinstance(exc, HttpProcessingError):
+            self._edge.parser_error(_peer(self.transport), exc, request_id)
+            error = MalformedRequest(
+                "the request line, a header or the framing is not valid HTTP/1.1"
+            )
+        else:
+            log.error("unhandled_error", request_id=request_id, exc_info=exc or True)
+            error = GatewayError("an unexpected error occurred")
+            error.status = status
+        response = problem_response(error, request_id)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """What aiohttp logs itself, e.g. a body that fails while it discards the rest after the answer:
+        into the JSON log, and without a traceback when the fault is in the client's bytes."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, RequestPayloadError | HttpProcessingError | ConnectionError):
+            log.debug("http_body_discarded", error=type(exc).__name__)  # the request was answered
+            return
+        log.error("http_server_error", message=str(args[0]) if args else None, exc_info=exc or True)
+
+
+class EdgeServer(web.Server):
+    """aiohttp's low-level server, making an `EdgeRequestHandler` for each connection."""
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        edge: EdgeListener,
+        loop: asyncio.AbstractEventLoop,
+        request_factory: Any = None,
+        handler_cancellation: bool = False,
+        **handler_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            handler,
+            request_factory=request_factory,
+            handler_cancellation=handler_cancellation,
+            loop=loop,
+            **handler_kwargs,
+        )
+        self.edge = edge
+        self._edge_loop = loop
+        self._handler_kwargs = handler_kwargs
+
+    def __call__(self) -> RequestHandler:
+        return EdgeRequestHandler(self, self.edge, loop=self._edge_loop, **self._handler_kwargs)
+
+
+class EdgeRunner(web.AppRunner):
+    """An `AppRunner` whose connections are `EdgeRequestHandler`s; sites are plain `web.TCPSite`s."""
+
+    def __init__(
+        self, app: web.Application, edge: EdgeListener, *, shutdown_timeout: float
+    ) -> None:
+        self._handler_kwargs: dict[str, Any] = {
+            "access_log": None,  # the canonical request line replaces aiohttp's access log
+            "keepalive_timeout": edge.limits.keepalive_timeout_s,
+        }
+        super().__init__(app, shutdown_timeout=shutdown_timeout, **self._handler_kwargs)
+        self.edge = edge
+
+    async def _make_server(self) -> web.Server:
+        # AppRunner's own runs the app's start-up (cleanup_ctx included) and builds aiohttp's Server
+        # on the app's router; this one takes over its handler and request factory. The handler
+        # arguments are ours: aiohttp adds only `debug` (off) and an access log class (unused here).
+        built = await super()._make_server()
+        return EdgeServer(
+            built.request_handler,
+            edge=self.edge,
+            loop=asyncio.get_running_loop(),
+            request_factory=built.request_factory,
+            handler_cancellation=built.handler_cancellation,
+            **self._handler_kwargs,
+        )
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        self.edge.close()
+
+
+@dataclass
+class Listeners:
+    """The running listeners: the service, and /metrics alone on `metrics_port` when configured."""
+
+    service: EdgeRunner
+    metrics: EdgeRunner | None = None
+
+    @property
+    def port(self) -> int:
+        """The service's port (the one bound, when the settings asked for port 0)."""
+        return int(self.service.addresses[0][1])
+
+    @property
+    def metrics_port(self) -> int | None:
+        return int(self.metrics.addresses[0][1]) if self.metrics is not None else None
+
+    async def close(self) -> None:
+        """Stop listening, finish in-flight requests within shutdown_timeout_s, run the app's cleanup."""
+        try:
+            await self.service.cleanup()
+        finally:
+            if self.metrics is not None:
+                await self.metrics.cleanup()
+
+
+async def start_listeners(
+    app: web.Application, settings: Settings, *, limits: EdgeLimits | None = None
+) -> Listeners:
+    """Start the app on host:port, and /metrics on metrics_port if set, both behind the defences
+    (`limits`, from the settings unless given). Under --workers both bind with SO_REUSEPORT."""
+    limits = limits or EdgeLimits.from_settings(settings)
+    metrics = app[METRICS]
+    service = await _serve(app, settings.port, EdgeListener("service", limits, metrics), settings)
+    if settings.metrics_port is None:
+        return Listeners(service)
+    try:
+        metrics_app = web.Application()
+        metrics_app[METRICS] = metrics
+        metrics_app.router.add_get("/metrics", metrics_endpoint)
+        edge = EdgeListener("metrics", limits, metrics)
+        return Listeners(service, await _serve(metrics_app, settings.metrics_port, edge, settings))
+    except BaseException:
+        await service.cleanup()
+        raise
+
+
+async def _serve(
+    app: web.Application, port: int, edge: EdgeListener, settings: Settings
+) -> EdgeRunner:
+    runner = EdgeRunner(app, edge, shutdown_timeout=settings.shutdown_timeout_s)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, port, reuse_port=settings.workers > 1).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
