@@ -12,6 +12,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from gateway.errors import VendorBadResponse
+from gateway.redaction import MAX_VENDOR_TEXT
 from gateway.settings import ProviderSettings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 controls
@@ -153,7 +154,6 @@ def absolute_expiry(raw: Any, now: float) -> float:
 
 
 MAX_EXPIRY_HORIZON_S = 10 * 365 * 86400
-MAX_VENDOR_TEXT = 200  # vendor words quoted in a problem document are cut here
 
 
 def scalar_text(value: Any) -> str | None:

@@ -18,7 +18,6 @@ from gateway.errors import (
     VendorUnknownError,
 )
 from gateway.providers.base import (
-    MAX_VENDOR_TEXT,
     Credential,
     Inputs,
     Printable,
@@ -30,6 +29,7 @@ from gateway.providers.base import (
     scalar_text,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.redaction import MAX_VENDOR_TEXT
 from gateway.settings import ProviderSettings
 from gateway.signing import tencent_iot as tencent_signing
 

@@ -21,7 +21,6 @@ from gateway.errors import (
     VendorUnknownError,
 )
 from gateway.providers.base import (
-    MAX_VENDOR_TEXT,
     Credential,
     Inputs,
     SendContext,
@@ -29,6 +28,7 @@ from gateway.providers.base import (
     VendorResponse,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.redaction import MAX_VENDOR_TEXT
 from gateway.settings import ProviderSettings
 from gateway.signing import top as top_signing
 
