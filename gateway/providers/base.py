@@ -12,7 +12,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from gateway.errors import VendorBadResponse
-from gateway.redaction import MAX_VENDOR_TEXT
+from gateway.redaction import MAX_VENDOR_TEXT, redact_text
 from gateway.settings import ProviderSettings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 controls
@@ -157,8 +157,17 @@ MAX_EXPIRY_HORIZON_S = 10 * 365 * 86400
 
 
 def scalar_text(value: Any) -> str | None:
-    """A vendor value as short text for `upstream`/`detail`: strings and numbers only (a nested value
-    could be ~1000 levels deep, and str() of it overflows the stack), cut at MAX_VENDOR_TEXT."""
+    """A vendor value as text for `upstream`/`detail`: strings and numbers only (a nested value could be
+    ~1000 levels deep, and str() of it overflows the stack), credential shapes redacted and cut at
+    MAX_VENDOR_TEXT (gateway/redaction.py) — so that no error, nor the failure record the service keeps
+    of it, ever holds a token-looking value."""
+    # Redacted whole, then cut: cutting first could leave half of a secret that straddles the limit.
+    return redact_text(value) if isinstance(value, str) else scalar_value(value)
+
+
+def scalar_value(value: Any) -> str | None:
+    """A vendor value as short text for the answer's `data` (not redacted: it is the caller's own data,
+    e.g. a user id)."""
     if isinstance(value, bool) or value is None:
         return None if value is None else str(value).lower()
     if isinstance(value, int):

@@ -29,7 +29,7 @@ from gateway.providers.base import (
     scalar_text,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
-from gateway.redaction import MAX_VENDOR_TEXT
+from gateway.redaction import redact_text
 from gateway.settings import ProviderSettings
 from gateway.signing import tencent_iot as tencent_signing
 
@@ -153,7 +153,8 @@ def error_from_code(code: str, message: str | None) -> GatewayError:
 
 
 def _text(value: Any) -> str | None:
-    return value[:MAX_VENDOR_TEXT] if isinstance(value, str) else None
+    """Vendor words for `upstream`/`detail`: credential shapes redacted, cut (gateway/redaction.py)."""
+    return redact_text(value) if isinstance(value, str) else None
 
 
 WECHAT_LOGIN = TencentOperation(

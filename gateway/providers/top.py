@@ -28,7 +28,7 @@ from gateway.providers.base import (
     VendorResponse,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
-from gateway.redaction import MAX_VENDOR_TEXT
+from gateway.redaction import redact_text
 from gateway.settings import ProviderSettings
 from gateway.signing import top as top_signing
 
@@ -225,7 +225,8 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value[:MAX_VENDOR_TEXT] if isinstance(value, str) and value else None
+    """Vendor words for `upstream`/`detail`: credential shapes redacted, cut (gateway/redaction.py)."""
+    return redact_text(value) if isinstance(value, str) and value else None
 
 
 def require_result(payload: Mapping[str, Any]) -> Mapping[str, Any]:

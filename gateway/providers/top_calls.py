@@ -24,6 +24,7 @@ from gateway.providers.base import (
     checked_json_object,
     require,
     scalar_text,
+    scalar_value,
 )
 from gateway.providers.top import TopOperation, compact_json, require_result
 
@@ -110,7 +111,7 @@ def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
         token=token,
         expires_at=None,  # the vendor returns no expiry: the service applies token_ttl_s
         data={
-            "user_id": scalar_text(model.get("userId")),
+            "user_id": scalar_value(model.get("userId")),
             "is_new": model.get("isNew") is True,
             "is_temp_user": model.get("isTempUser") is True,
             "is_authenticated": model.get("isAuthenticated") is True,
