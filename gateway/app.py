@@ -15,6 +15,7 @@ from gateway.api.keys import (
     MAX_BODY_BYTES,
     METRICS,
     PARSED_BODIES,
+    REDACTOR,
     SERVICE,
     STORE,
     Lifecycle,
@@ -23,8 +24,10 @@ from gateway.api.middlewares import request_context
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
 from gateway.encryption import parse_encryption_keys
+from gateway.logging import secret_values
 from gateway.metrics import Metrics
 from gateway.providers.registry import bind_providers
+from gateway.redaction import Redactor
 from gateway.service import AuthService, CacheOptions
 from gateway.settings import Settings
 from gateway.store import CredentialStore
@@ -52,6 +55,9 @@ def create_app(
     app[METRICS] = metrics
     app[CALLERS] = CallerAuth(settings.clients)
     app[MAX_BODY_BYTES] = settings.max_body_bytes
+    app[REDACTOR] = Redactor(
+        secret_values(settings)
+    )  # the same secrets the log lines are redacted of
     app[LIFECYCLE] = Lifecycle(
         readiness_requires_store=settings.readiness_requires_store,
         store_down_grace_s=settings.store_down_grace_s,
