@@ -49,8 +49,9 @@ class Provider:
         return self.operation.input_model.model_validate(raw)
 
     def identity(self, inputs: Inputs) -> dict[str, Any]:
-        """The input fields that name whose credential this is (the cache key's material)."""
-        return {name: getattr(inputs, name) for name in self.operation.identity_fields}
+        """The input fields that name whose credential this is (the cache key's material), as the
+        input model declares them (`Inputs.identity_fields`), already normalised."""
+        return {name: getattr(inputs, name) for name in inputs.identity_fields}
 
     def build_request(self, inputs: Inputs, ctx: SendContext) -> VendorRequest:
         return self.operation.build_request(inputs, self.settings, self.secret, ctx)

@@ -35,6 +35,8 @@ from gateway.signing import tencent_iot as tencent_signing
 
 
 class WeChatLoginInputs(Inputs):
+    identity_fields = ("wx_open_id",)  # a new nickname or avatar is the same user
+
     wx_open_id: Annotated[str, Field(max_length=128), Printable]
     # Tencent answers InvalidParameterValue.NickNameLengthInvalid past its limit; 32 is ours.
     nick_name: Annotated[str, Field(max_length=32), Printable]
@@ -46,8 +48,7 @@ class TencentOperation:
     """An appapi Action as data: its name, inputs and how inputs become request fields."""
 
     action: str
-    input_model: type[Inputs]
-    identity_fields: tuple[str, ...]
+    input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
 
     @property
     def kind(self) -> str:
@@ -160,5 +161,4 @@ def _text(value: Any) -> str | None:
 WECHAT_LOGIN = TencentOperation(
     action="AppGetTokenByWeiXin",
     input_model=WeChatLoginInputs,
-    identity_fields=("wx_open_id",),
 )

@@ -40,8 +40,7 @@ class TopOperation:
     """A TOP API as data: its method name, inputs, how inputs become business params, how to read `result`."""
 
     method: str
-    input_model: type[Inputs]
-    identity_fields: tuple[str, ...]
+    input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
     business_params: Callable[[Any, SendContext], dict[str, str]]
     read_result: Callable[[Mapping[str, Any], float], Credential]
 

@@ -133,7 +133,7 @@ async def test_malformed_bodies(
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("   ", "must not be empty or whitespace"),
+        ("   ", "must not be blank (empty, whitespace or invisible characters only)"),
         ("a\u0000b", "must not contain control characters"),
     ],
 )
