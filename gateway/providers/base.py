@@ -62,18 +62,19 @@ def _declare_printable(schema: dict[str, Any]) -> None:
 
 
 class Inputs(BaseModel):
-    """Base of every kind's input model: strict types, unknown fields rejected.
+    """Base of every kind's input model: strict types, unknown fields rejected, wire names only.
 
     A subclass declares `identity_fields`: the fields (Python names) that name whose credential this
     is — the cache key's material. Their values are normalised (gateway/providers/text.py) before
     anything else sees them, and the field's own rules (length, printable) hold for the normalised value
     as well as for what the caller sent."""
 
+    # No populate_by_name: a client that sends the Python name (`schema_`) instead of the wire name
+    # (`schema`) gets a 400 naming it, instead of passing unnoticed.
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
         frozen=True,
-        populate_by_name=True,
         json_schema_extra=_declare_printable,
     )
 

@@ -82,3 +82,18 @@ async def test_top_identities_are_sent_normalised(
     status, _ = await post(gateway, ALIGENIE, body, keys.full)
     assert status == 200
     assert vendors.state.requests[-1].params["user_id"] == "13911112222"
+
+
+async def test_the_python_name_of_a_field_is_an_unknown_field(
+    gateway: TestClient, keys: Keys, vendors: Vendors
+) -> None:
+    """`schema_` (the Python name) instead of `schema` is a 400 naming `schema_`; nothing is sent."""
+    body = {**{k: v for k, v in INPUTS[ALIGENIE].items() if k != "schema"}, "schema_": "s"}
+    status, document = await post(gateway, ALIGENIE, body, keys.full)
+    assert (status, document["code"]) == (400, "invalid_input")
+    assert document["errors"] == [
+        {"field": "schema", "message": "Field required"},
+        {"field": "schema_", "message": "Extra inputs are not permitted"},
+    ]
+    assert "schema_" in document["detail"]
+    assert vendors.state.requests == []

@@ -113,6 +113,16 @@ def test_a_normalised_identity_is_held_to_the_field_limit() -> None:
     assert (error["loc"], error["type"]) == (("utd_id",), "string_too_long")
 
 
+def test_the_python_name_is_not_accepted_for_a_wire_name() -> None:
+    """`schema_` (the Python name) is an unknown field; only `schema` is read."""
+    with pytest.raises(ValidationError) as caught:
+        AiCloudLoginInputs.model_validate(
+            {"user_id": "u", "utd_id": "x", "schema_": "s", "app_type": "IOS"}
+        )
+    found = {(e["loc"], e["type"]) for e in caught.value.errors()}
+    assert found == {(("schema",), "missing"), (("schema_",), "extra_forbidden")}
+
+
 def test_each_input_model_declares_its_identity_fields() -> None:
     """The identity fields are declared by each kind's input model, once."""
     assert MiniAppAuthInputs.identity_fields == ("mini_app_id", "device_id")
