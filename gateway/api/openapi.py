@@ -85,6 +85,7 @@ def _operations(provider: Provider, schema_ref: str) -> dict[str, Any]:
                     "name": "Cache-Control",
                     "in": "header",
                     "required": False,
+                    "description": "`no-cache` or `max-age=0` forces a fresh vendor call",
                     "schema": {"type": "string"},
                 }
             ],

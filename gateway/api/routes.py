@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.body import read_body
+from gateway.api.cache_control import wants_fresh
 from gateway.api.keys import (
     CALLERS,
     LIFECYCLE,
@@ -47,7 +48,7 @@ async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, st
 
 async def post_auth(request: web.Request) -> web.Response:
     provider, inputs, key = await _authorized_inputs(request)
-    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
+    fresh = wants_fresh(request.headers.getall("Cache-Control", ()))
     result = await request.app[SERVICE].login(provider, inputs, fresh=fresh, key=key)
     if result.vendor_ms is not None:
         bind_log_context(vendor_ms=result.vendor_ms)
