@@ -272,8 +272,15 @@ ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
     ),
     CatalogueEntry("missing_api_key", 401, False, "no `Authorization: Bearer` key"),
     CatalogueEntry("invalid_api_key", 401, False, "a key no client has"),
-    CatalogueEntry("provider_forbidden", 403, False, "the key's client may not use this provider"),
-    CatalogueEntry("unknown_provider", 404, False, "no such provider"),
+    CatalogueEntry(
+        "provider_forbidden",
+        403,
+        False,
+        "the key's client may not use this provider (for a limited key: or it does not exist)",
+    ),
+    CatalogueEntry(
+        "unknown_provider", 404, False, "no such provider (keys that may use every provider)"
+    ),
     CatalogueEntry("not_found", 404, False, "no such route"),
     CatalogueEntry("method_not_allowed", 405, False, "e.g. PUT /auth/x"),
     CatalogueEntry("body_too_large", 413, False, "body over max_body_bytes"),

@@ -47,7 +47,7 @@ _LOGIN_RESULT = {
 _PROBLEM_STATUSES = {
     "400": "invalid body",
     "401": "missing or unknown API key",
-    "403": "provider not allowed for this key",
+    "403": "provider not allowed for this key (for a limited key, also an unknown one)",
     "404": "unknown provider",
     "413": "body too large",
     "415": "body is not JSON",
