@@ -16,17 +16,20 @@ from gateway.api.keys import (
     MAX_BODY_BYTES,
     METRICS,
     PARSED_BODIES,
+    REDACTOR,
     SERVICE,
     Lifecycle,
 )
 from gateway.api.middlewares import request_context
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
-from gateway.burst_log import burst_log
+from gateway.burst_log import BurstLog
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.encryption import parse_encryption_keys
+from gateway.logging import secret_values
 from gateway.metrics import Metrics
 from gateway.providers.registry import bind_providers
+from gateway.redaction import Redactor
 from gateway.service import AuthService, CacheOptions
 from gateway.settings import Settings
 from gateway.store import CredentialStore
@@ -55,6 +58,8 @@ def create_app(
     app[CALLERS] = CallerAuth(settings.clients)
     app[MAX_BODY_BYTES] = settings.max_body_bytes
     app[BODY_TIMEOUT_S] = settings.body_timeout_s
+    # The same secrets the log lines are redacted of.
+    app[REDACTOR] = Redactor(secret_values(settings))
     app[LIFECYCLE] = Lifecycle(
         readiness_requires_store=settings.readiness_requires_store,
         store_down_grace_s=settings.store_down_grace_s,
@@ -122,7 +127,7 @@ class StoreReporter:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._lines = burst_log("gateway.store", "store_call_failed")
+        self._lines = BurstLog("gateway.store")
         self._health: Callable[[], StoreHealth] | None = None
 
     def watch(self, health: Callable[[], StoreHealth]) -> None:
@@ -137,7 +142,8 @@ class StoreReporter:
 
     def failed(self, operation: str, reason: str) -> None:
         self._metrics.store_errors.labels(operation, reason).inc()
-        self._lines.note((operation, reason), operation=operation, reason=reason)
+        burst = {"operation": operation, "reason": reason}
+        self._lines.note("store_call_failed", burst, level="warning")
 
 
 def cache_options(settings: Settings, *, local_cache: bool) -> CacheOptions:

@@ -31,12 +31,13 @@
         └── VendorTimeout                504 vendor_timeout (retryable)
 
 Messages (`detail`) are written for the caller and never carry a secret, a signature, a token or a
-vendor stack trace; the vendor's own words travel separately in `upstream`.
+vendor stack trace; the vendor's own words travel separately in `upstream`. Whatever a vendor says is
+redacted (gateway/redaction.py) where it is read and again where a problem is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -51,6 +52,15 @@ class UpstreamDetail:
 
     def as_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "sub_code": self.sub_code, "message": self.message}
+
+    def map(self, change: Callable[[str], str]) -> UpstreamDetail:
+        """The same detail with `change` applied to each string (e.g. a redaction)."""
+        return UpstreamDetail(
+            *(
+                None if text is None else change(text)
+                for text in (self.code, self.sub_code, self.message)
+            )
+        )
 
 
 class GatewayError(Exception):
@@ -80,6 +90,14 @@ class GatewayError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after_s = retry_after_s
         self.extensions = dict(extensions or {})  # extra problem members, e.g. the invalid fields
+
+    def redact(self, change: Callable[[str], str]) -> None:
+        """Apply `change` (a redaction, see gateway/redaction.py) to `detail`, to the exception's
+        message and to every `upstream` string, in place: for an error that is still to be raised."""
+        self.detail = change(self.detail)
+        self.args = (self.detail,)
+        if self.upstream is not None:
+            self.upstream = self.upstream.map(change)
 
 
 class CallerError(GatewayError):
@@ -297,8 +315,15 @@ ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
     ),
     CatalogueEntry("missing_api_key", 401, False, "no `Authorization: Bearer` key"),
     CatalogueEntry("invalid_api_key", 401, False, "a key no client has"),
-    CatalogueEntry("provider_forbidden", 403, False, "the key's client may not use this provider"),
-    CatalogueEntry("unknown_provider", 404, False, "no such provider"),
+    CatalogueEntry(
+        "provider_forbidden",
+        403,
+        False,
+        "the key's client may not use this provider (for a limited key: or it does not exist)",
+    ),
+    CatalogueEntry(
+        "unknown_provider", 404, False, "no such provider (keys that may use every provider)"
+    ),
     CatalogueEntry("not_found", 404, False, "no such route"),
     CatalogueEntry("method_not_allowed", 405, False, "e.g. PUT /auth/x"),
     CatalogueEntry(

@@ -4,7 +4,6 @@ gateway.log_context."""
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from collections.abc import MutableMapping
@@ -14,6 +13,7 @@ import orjson
 import structlog
 
 from gateway.log_context import merge_log_context
+from gateway.redaction import Redactor
 from gateway.settings import Settings
 
 # Keys whose values are never logged, whatever a call site passes (defence in depth: no call site
@@ -41,26 +41,44 @@ def redact_secrets(
 
 
 class RedactValues:
-    """Replace every occurrence of a configured secret inside any logged string (defence in depth
-    against a secret that ends up in an exception message or a vendor's echo)."""
+    """Redact every logged string with the one Redactor (gateway/redaction.py): configured secrets and
+    credential shapes, wherever they appear — defence in depth against a secret or token that ends up in
+    an exception message or a vendor's echo."""
 
-    def __init__(self, secrets: list[str]) -> None:
-        # One alternation, longest first, so each string is scanned once whatever the number of secrets.
-        wanted = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, wanted))) if wanted else None
+    # Request ids look like tokens (the gateway's own are 24 hex digits; callers often send a 32-hex
+    # trace id) and must survive for correlation; the timestamp is our own (and unique per line, so
+    # worth skipping). Only configured secrets are taken out of them.
+    SHAPES_ALLOWED = frozenset({"request_id", "timestamp"})
+    MEMO_ENTRIES, MEMO_LENGTH = 4096, 128
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        # Most logged strings repeat on every line (event, path, provider, kind, client, outcome):
+        # remembering their redacted form keeps this processor at a dict lookup per field on the hit path.
+        self._memo: dict[str, str] = {}
 
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if self._pattern is not None:
-            for key, value in event.items():
-                if isinstance(value, str) and self._pattern.search(value):
-                    event[key] = self._pattern.sub("[redacted]", value)
+        for key, value in event.items():
+            if not isinstance(value, str):
+                continue
+            if key in self.SHAPES_ALLOWED:
+                event[key] = self._redactor.redact_secrets(value)
+                continue
+            redacted = self._memo.get(value)
+            if redacted is None:
+                redacted = self._redactor.redact(value)
+                if len(value) <= self.MEMO_LENGTH:
+                    if len(self._memo) >= self.MEMO_ENTRIES:
+                        self._memo.clear()  # simpler than LRU; the repeating values come back at once
+                    self._memo[value] = redacted
+            event[key] = redacted
         return event
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret the settings hold, for RedactValues."""
+    """Every secret the settings hold, for the Redactor of log lines and problem documents."""
     values = [p.secret() for p in settings.providers.values()]
     values += [k.get_secret_value() for k in settings.encryption_keys]
     if settings.cache_key_secret is not None:
@@ -104,22 +122,6 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-# A caller's key in a stdlib record (aiohttp's, a library's exception text): never written. The
-# separator may be whitespace or, in a repr of raw bytes, an escaped CR, LF or tab (a folded line).
-_BEARER = re.compile(r"(?i)(bearer(?:\s|\\[rnt])+)[^\s'\"\\]+")
-
-
-def redact_bearer_tokens(
-    _logger: Any, _method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """For records from the standard library, whose text the gateway does not write: a `Bearer <key>`
-    anywhere in a string value keeps only the scheme. (The gateway's own lines never carry a key.)"""
-    for key, value in event.items():
-        if isinstance(value, str):
-            event[key] = _BEARER.sub(r"\1[redacted]", value)
-    return event
-
-
 def configure_logging(
     level: str = "info", *, json: bool | None = None, secrets: list[str] | None = None
 ) -> None:
@@ -131,7 +133,7 @@ def configure_logging(
         if use_json
         else structlog.dev.ConsoleRenderer()
     )
-    redact_values = RedactValues(secrets or [])
+    redact_values = RedactValues(Redactor(secrets or []))
     structlog.configure(
         processors=[
             merge_log_context,
@@ -163,7 +165,6 @@ def configure_logging(
                 IsoTimestamp(),
                 redact_secrets,
                 structlog.processors.format_exc_info,
-                redact_bearer_tokens,
                 redact_values,
             ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

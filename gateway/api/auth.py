@@ -44,10 +44,11 @@ class Caller:
     vendor_bucket: LocalBucket = field(repr=False)
 
     def require(self, provider: str) -> None:
+        """403 unless this client may use `provider` — asked before the name is looked up, so for a
+        limited key an unknown name gets this same answer. The problem names neither the provider nor
+        whether it exists (a restricted caller must not learn which providers are configured)."""
         if not self.settings.may_use(provider):
-            raise ProviderForbidden(
-                f"the key of {self.name!r} may not use provider {provider!r}", provider=provider
-            )
+            raise ProviderForbidden(f"the key of {self.name!r} may not use this provider")
 
     def take_rate_slot(self) -> None:
         """429 when this client is over its own rate (per replica)."""

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.api.auth import CallerAuth
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.metrics import Metrics
+from gateway.redaction import Redactor
 from gateway.service import AuthService
 
 
@@ -28,3 +29,5 @@ CALLERS = web.AppKey("callers", CallerAuth)
 METRICS = web.AppKey("metrics", Metrics)
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 BODY_TIMEOUT_S = web.AppKey("body_timeout_s", float)
+# Built once from the settings' secrets: what problem documents are redacted with.
+REDACTOR = web.AppKey("redactor", Redactor)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from gateway.api.keys import METRICS, SERVICE
+from gateway.api.keys import METRICS, REDACTOR, SERVICE
 from gateway.api.problems import MethodNotAllowed, RouteNotFound, problem_response
 from gateway.errors import GatewayError
 from gateway.log_context import new_log_context
@@ -45,15 +45,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = await handler(request)
     except GatewayError as error:
         outcome = error.code
-        response = problem_response(error, request_id)
+        response = problem_response(error, request_id, request.app[REDACTOR])
     except web.HTTPException as exc:
         as_problem = _http_exception_as_problem(exc)
         outcome = as_problem.code
-        response = problem_response(as_problem, request_id)
+        response = problem_response(as_problem, request_id, request.app[REDACTOR])
     except Exception:
         log.exception("unhandled_error")
         outcome = "internal_error"
-        response = problem_response(GatewayError("an unexpected error occurred"), request_id)
+        response = problem_response(
+            GatewayError("an unexpected error occurred"), request_id, request.app[REDACTOR]
+        )
     response.headers[REQUEST_ID_HEADER] = request_id
     duration = time.perf_counter() - started
     provider = _known_provider(request)

@@ -47,7 +47,7 @@ _LOGIN_RESULT = {
 _PROBLEM_STATUSES = {
     "400": "malformed request or invalid body",
     "401": "missing or unknown API key",
-    "403": "provider not allowed for this key",
+    "403": "provider not allowed for this key (for a limited key, also an unknown one)",
     "404": "unknown provider",
     "408": "the body did not arrive within body_timeout_s",
     "413": "body too large",
@@ -86,6 +86,7 @@ def _operations(provider: Provider, schema_ref: str) -> dict[str, Any]:
                     "name": "Cache-Control",
                     "in": "header",
                     "required": False,
+                    "description": "`no-cache` or `max-age=0` forces a fresh vendor call",
                     "schema": {"type": "string"},
                 }
             ],

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.auth import Caller
 from gateway.api.body import read_body
+from gateway.api.cache_control import wants_fresh
 from gateway.api.keys import (
     BODY_TIMEOUT_S,
     CALLERS,
@@ -32,11 +33,15 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 
 async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, str, Caller]:
-    """401 → 404 → 403 → 415/413/408/400, in that order; the vendor is never called for bad input."""
+    """401 → 403 → 404 → 415/413/408/400, in that order; the vendor is never called for bad input.
+
+    403 comes before 404 so that a key limited to some providers gets the same answer for a provider
+    that does not exist as for one it may not use: it cannot probe which providers exist. Only a key
+    that may use every provider (`"*"`) hears that a name is unknown."""
     caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
-    service = request.app[SERVICE]
-    provider = service.provider(request.match_info["provider"])
-    caller.require(provider.name)
+    name = request.match_info["provider"]
+    caller.require(name)
+    provider = request.app[SERVICE].provider(name)
     bind_log_context(client=caller.name, key_id=caller.key_id, kind=provider.kind)
     caller.take_rate_slot()
     raw = await read_body(request, request.app[MAX_BODY_BYTES], request.app[BODY_TIMEOUT_S])
@@ -46,7 +51,7 @@ async def _authorized_inputs(request: web.Request) -> tuple[Provider, Inputs, st
 
 async def post_auth(request: web.Request) -> web.Response:
     provider, inputs, key, caller = await _authorized_inputs(request)
-    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
+    fresh = wants_fresh(request.headers.getall("Cache-Control", ()))
     result = await request.app[SERVICE].login(
         provider, inputs, fresh=fresh, key=key, caller=caller.budget()
     )

@@ -44,11 +44,11 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
-from gateway.api.burst_log import BurstLog
 from gateway.api.keys import METRICS
 from gateway.api.middlewares import REQUEST_ID_HEADER, request_id_from
 from gateway.api.problems import problem_response
 from gateway.api.routes import metrics_endpoint
+from gateway.burst_log import BurstLog
 from gateway.errors import GatewayError, InvalidBody, MalformedRequest
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -89,7 +89,7 @@ class EdgeListener:
             for reason in ("cap", "header_timeout")
         }
         self._parser_errors = metrics.http_parser_errors.labels(name)
-        self._log = BurstLog(limits.quiet_s, listener=name)
+        self._log = BurstLog("gateway.http", limits.quiet_s, listener=name)
 
     def at_capacity(self) -> bool:
         cap = self.limits.max_connections
@@ -107,14 +107,13 @@ class EdgeListener:
         self._rejected[reason].inc()
         # The cap is the operator's concern (too few replicas, or an attack); a timeout the client's.
         level = "warning" if reason == "cap" else "info"
-        self._log.note("http_connection_rejected", reason=reason, peer=peer, level=level)
+        self._log.note("http_connection_rejected", {"reason": reason, "peer": peer}, level=level)
 
     def parser_error(self, peer: str, error: HttpProcessingError, request_id: str) -> None:
         self._parser_errors.inc()
         # The class name says what kind of fault; the message would quote the bytes at fault.
-        self._log.note(
-            "http_parser_error", reason=type(error).__name__, peer=peer, request_id=request_id
-        )
+        burst = {"reason": type(error).__name__, "peer": peer}
+        self._log.note("http_parser_error", burst, request_id=request_id)
 
     def close(self) -> None:
         self._log.flush()

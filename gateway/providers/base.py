@@ -2,37 +2,54 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    model_validator,
+)
 
 from gateway.errors import VendorBadResponse
+from gateway.providers.text import blank_class_for_schema, is_blank, normalise_identity
+from gateway.redaction import MAX_VENDOR_TEXT, redact_text
 from gateway.settings import ProviderSettings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 controls
 
 
 def _printable(value: str) -> str:
-    # Vendors reject (or worse, mis-sign) control characters and whitespace-only values; refuse them
-    # here so that nothing invalid ever reaches a vendor.
-    if not value.strip():
-        raise ValueError("must not be empty or whitespace")
+    # Vendors reject (or worse, mis-sign) control characters and blank values; refuse them here so
+    # that nothing invalid ever reaches a vendor. Blank includes invisible characters (gateway/providers/text.py).
+    if is_blank(value):
+        raise ValueError(BLANK_MESSAGE)
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return value
 
 
+BLANK_MESSAGE = "must not be blank (empty, whitespace or invisible characters only)"
 # Written after a field's own length limit (which matches the vendor's), e.g.
 # `Annotated[str, Field(max_length=32), Printable]`: printable and not blank.
 Printable = AfterValidator(_printable)
-# What `Printable` enforces, for the JSON Schema (OpenAPI) only: at least one non-space character and no
-# control characters. The validator above is what runs.
-PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
+@functools.cache
+def printable_pattern() -> str:
+    """What `Printable` enforces, for the JSON Schema (OpenAPI) only: at least one character that is
+    neither a control nor blank-rendering, and no control characters. The validator is what runs; the
+    pattern leaves out the blank-rendering characters above U+FFFF (see `blank_class_for_schema`), so it
+    is never stricter than the validator."""
+    controls = r"\x00-\x1f\x7f-\x9f"
+    return f"^[^{controls}]*[^{controls}{blank_class_for_schema()}][^{controls}]*$"
 
 
 def _declare_printable(schema: dict[str, Any]) -> None:
@@ -41,19 +58,54 @@ def _declare_printable(schema: dict[str, Any]) -> None:
         for variant in [prop, *prop.get("anyOf", [])]:
             if variant.get("type") == "string":
                 variant.setdefault("minLength", 1)
-                variant["pattern"] = PRINTABLE_PATTERN
+                variant["pattern"] = printable_pattern()
 
 
 class Inputs(BaseModel):
-    """Base of every kind's input model: strict types, unknown fields rejected."""
+    """Base of every kind's input model: strict types, unknown fields rejected, wire names only.
 
+    A subclass declares `identity_fields`: the fields (Python names) that name whose credential this
+    is — the cache key's material. Their values are normalised (gateway/providers/text.py) before
+    anything else sees them, and the field's own rules (length, printable) hold for the normalised value
+    as well as for what the caller sent."""
+
+    # No populate_by_name: a client that sends the Python name (`schema_`) instead of the wire name
+    # (`schema`) gets a 400 naming it, instead of passing unnoticed.
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
         frozen=True,
-        populate_by_name=True,
         json_schema_extra=_declare_printable,
     )
+
+    identity_fields: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Checked when the kind is defined, not on the first request: a missing declaration would
+        # make every caller share one credential, a misspelt one would fail every login.
+        if not hasattr(cls, "identity_fields"):
+            raise TypeError(
+                f"{cls.__name__} must declare identity_fields (() if every caller shares one credential)"
+            )
+        unknown = [name for name in cls.identity_fields if name not in cls.model_fields]
+        if unknown:
+            raise TypeError(f"{cls.__name__}.identity_fields names no field: {', '.join(unknown)}")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _normalise_identity(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        inputs = handler(data)  # what the caller sent, under every rule
+        if not isinstance(data, Mapping):
+            return inputs
+        changed: dict[str, str] = {}
+        for name in cls.identity_fields:
+            value = getattr(inputs, name)
+            if isinstance(value, str) and (normalised := normalise_identity(value)) != value:
+                changed[cls.model_fields[name].alias or name] = normalised
+        # Validated again, so a normalised value is held to the same limits (NFKC may lengthen it).
+        return handler({**data, **changed}) if changed else inputs
 
     def poll_wait_s(self) -> float | None:
         """How long the gateway may poll the vendor until the answer changes (None: ask once).
@@ -111,9 +163,6 @@ class Operation(Protocol):
     @property
     def input_model(self) -> type[Inputs]: ...
 
-    @property
-    def identity_fields(self) -> tuple[str, ...]: ...
-
     def build_request(
         self, inputs: Inputs, settings: ProviderSettings, secret: str, ctx: SendContext
     ) -> VendorRequest: ...
@@ -153,12 +202,20 @@ def absolute_expiry(raw: Any, now: float) -> float:
 
 
 MAX_EXPIRY_HORIZON_S = 10 * 365 * 86400
-MAX_VENDOR_TEXT = 200  # vendor words quoted in a problem document are cut here
 
 
 def scalar_text(value: Any) -> str | None:
-    """A vendor value as short text for `upstream`/`detail`: strings and numbers only (a nested value
-    could be ~1000 levels deep, and str() of it overflows the stack), cut at MAX_VENDOR_TEXT."""
+    """A vendor value as text for `upstream`/`detail`: strings and numbers only (a nested value could be
+    ~1000 levels deep, and str() of it overflows the stack), credential shapes redacted and cut at
+    MAX_VENDOR_TEXT (gateway/redaction.py) — so that no error, nor the failure record the service keeps
+    of it, ever holds a token-looking value."""
+    # Redacted whole, then cut: cutting first could leave half of a secret that straddles the limit.
+    return redact_text(value) if isinstance(value, str) else scalar_value(value)
+
+
+def scalar_value(value: Any) -> str | None:
+    """A vendor value as short text for the answer's `data` (not redacted: it is the caller's own data,
+    e.g. a user id)."""
     if isinstance(value, bool) or value is None:
         return None if value is None else str(value).lower()
     if isinstance(value, int):

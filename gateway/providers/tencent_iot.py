@@ -18,7 +18,6 @@ from gateway.errors import (
     VendorUnknownError,
 )
 from gateway.providers.base import (
-    MAX_VENDOR_TEXT,
     Credential,
     Inputs,
     Printable,
@@ -30,11 +29,14 @@ from gateway.providers.base import (
     scalar_text,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.redaction import redact_text
 from gateway.settings import ProviderSettings
 from gateway.signing import tencent_iot as tencent_signing
 
 
 class WeChatLoginInputs(Inputs):
+    identity_fields = ("wx_open_id",)  # a new nickname or avatar is the same user
+
     wx_open_id: Annotated[str, Field(max_length=128), Printable]
     # Tencent answers InvalidParameterValue.NickNameLengthInvalid past its limit; 32 is ours.
     nick_name: Annotated[str, Field(max_length=32), Printable]
@@ -46,8 +48,7 @@ class TencentOperation:
     """An appapi Action as data: its name, inputs and how inputs become request fields."""
 
     action: str
-    input_model: type[Inputs]
-    identity_fields: tuple[str, ...]
+    input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
 
     @property
     def kind(self) -> str:
@@ -153,11 +154,11 @@ def error_from_code(code: str, message: str | None) -> GatewayError:
 
 
 def _text(value: Any) -> str | None:
-    return value[:MAX_VENDOR_TEXT] if isinstance(value, str) else None
+    """Vendor words for `upstream`/`detail`: credential shapes redacted, cut (gateway/redaction.py)."""
+    return redact_text(value) if isinstance(value, str) else None
 
 
 WECHAT_LOGIN = TencentOperation(
     action="AppGetTokenByWeiXin",
     input_model=WeChatLoginInputs,
-    identity_fields=("wx_open_id",),
 )

@@ -21,7 +21,6 @@ from gateway.errors import (
     VendorUnknownError,
 )
 from gateway.providers.base import (
-    MAX_VENDOR_TEXT,
     Credential,
     Inputs,
     SendContext,
@@ -29,6 +28,7 @@ from gateway.providers.base import (
     VendorResponse,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.redaction import redact_text
 from gateway.settings import ProviderSettings
 from gateway.signing import top as top_signing
 
@@ -40,8 +40,7 @@ class TopOperation:
     """A TOP API as data: its method name, inputs, how inputs become business params, how to read `result`."""
 
     method: str
-    input_model: type[Inputs]
-    identity_fields: tuple[str, ...]
+    input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
     business_params: Callable[[Any, SendContext], dict[str, str]]
     read_result: Callable[[Mapping[str, Any], float], Credential]
 
@@ -225,7 +224,8 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value[:MAX_VENDOR_TEXT] if isinstance(value, str) and value else None
+    """Vendor words for `upstream`/`detail`: credential shapes redacted, cut (gateway/redaction.py)."""
+    return redact_text(value) if isinstance(value, str) and value else None
 
 
 def require_result(payload: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -24,6 +24,7 @@ from gateway.providers.base import (
     checked_json_object,
     require,
     scalar_text,
+    scalar_value,
 )
 from gateway.providers.top import TopOperation, compact_json, require_result
 
@@ -31,6 +32,8 @@ from gateway.providers.top import TopOperation, compact_json, require_result
 
 
 class MiniAppAuthInputs(Inputs):
+    identity_fields = ("mini_app_id", "device_id")
+
     mini_app_id: Annotated[str, Field(max_length=64), Printable]
     device_id: Annotated[str, Field(max_length=128), Printable] | None = None
 
@@ -60,7 +63,6 @@ def read_mini_app_result(payload: Mapping[str, Any], now: float) -> Credential:
 MINI_APP_AUTH = TopOperation(
     method="yunos.aiot.thirdminiapp.auth.get",
     input_model=MiniAppAuthInputs,
-    identity_fields=("mini_app_id", "device_id"),
     business_params=mini_app_params,
     read_result=read_mini_app_result,
 )
@@ -70,6 +72,8 @@ MINI_APP_AUTH = TopOperation(
 
 
 class AiCloudLoginInputs(Inputs):
+    identity_fields = ("user_id", "utd_id", "schema_", "app_type")
+
     user_id: Annotated[str, Field(max_length=64), Printable]
     # 32 is the vendor's own limit: "长度限制32以内"
     utd_id: Annotated[str, Field(max_length=32), Printable]
@@ -110,7 +114,7 @@ def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
         token=token,
         expires_at=None,  # the vendor returns no expiry: the service applies token_ttl_s
         data={
-            "user_id": scalar_text(model.get("userId")),
+            "user_id": scalar_value(model.get("userId")),
             "is_new": model.get("isNew") is True,
             "is_temp_user": model.get("isTempUser") is True,
             "is_authenticated": model.get("isAuthenticated") is True,
@@ -136,7 +140,6 @@ def _decode_auth_info(raw: Any) -> Mapping[str, Any]:
 AI_CLOUD_LOGIN = TopOperation(
     method="taobao.ailab.aicloud.top.auth.get",
     input_model=AiCloudLoginInputs,
-    identity_fields=("user_id", "utd_id", "schema_", "app_type"),
     business_params=ai_cloud_params,
     read_result=read_ai_cloud_result,
 )
@@ -146,6 +149,9 @@ AI_CLOUD_LOGIN = TopOperation(
 
 
 class BindCheckInputs(Inputs):
+    # trace_id and server_event_request_id vary per poll; params carries no identity.
+    identity_fields = ("open_id", "product_key", "user_type", "device_name", "iot_id")
+
     open_id: Annotated[str, Field(max_length=128), Printable]
     product_key: Annotated[str, Field(max_length=64), Printable]
     user_type: Annotated[str, Field(max_length=32), Printable]
@@ -197,7 +203,6 @@ def read_bind_check_result(payload: Mapping[str, Any], now: float) -> Credential
 BIND_CHECK = TopOperation(
     method="alibaba.ailabs.iot.device.inside.checkbind.invoke",
     input_model=BindCheckInputs,
-    identity_fields=("open_id", "product_key", "user_type", "device_name", "iot_id"),
     business_params=bind_check_params,
     read_result=read_bind_check_result,
 )

@@ -22,6 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.logging import RedactValues, configure_logging
+from gateway.redaction import Redactor
 from tests.api.conftest import (
     INPUTS,
     WECHAT,
@@ -365,7 +366,7 @@ def test_each_log_line_is_one_write_with_its_newline(monkeypatch: pytest.MonkeyP
 
 def test_secret_values_are_redacted_anywhere_in_a_log_line() -> None:
     """A configured secret inside any logged string is replaced; short strings are left alone."""
-    redact = RedactValues(["s3cr3t-value", "abc"])
+    redact = RedactValues(Redactor(["s3cr3t-value", "abc"]))
     event = redact(
         None, "info", {"event": "boom", "error": "bad key s3cr3t-value!", "n": 3, "x": "abc"}
     )

@@ -3,9 +3,9 @@
 One test drives every scenario the API has — a login per kind, cached hits, forced refreshes, DELETE, and
 each error path (400/401/403/404/405/413/415/422/429/502/503/504, and a 500 while a bug allows one) —
 through real gateways on loopback, the vendor sandbox and a real Redis, with the production log pipeline
-(`configure_logging("debug", json=True)`) rendering every event. Then it sweeps everything that came out
-for every configured secret, every caller key, every token the sandbox issued and every signature the
-gateway sent.
+(`configure_logging("debug", json=True)`, its value-redaction safety net left out) rendering every
+event. Then it sweeps everything that came out for every configured secret, every caller key, every token
+the sandbox issued and every signature the gateway sent.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from pydantic import SecretStr
 from gateway.__main__ import main
 from gateway.app import create_app
 from gateway.encryption import parse_encryption_keys
-from gateway.logging import configure_logging
+from gateway.logging import RedactValues, configure_logging
 from gateway.providers.registry import bind_providers
 from gateway.sandbox.faults import (
     BindInternalError,
@@ -78,12 +79,14 @@ def forget_cached_loggers() -> None:
                     vars(value).pop("bind", None)
 
 
-@pytest.fixture
-def rendered_logs() -> Iterator[io.StringIO]:
-    """Every structlog event, through the gateway's own processors (debug level, JSON), into a buffer.
+@contextmanager
+def render_logs() -> Iterator[io.StringIO]:
+    """Every structlog event, through the gateway's own processors (debug level, JSON), into a buffer —
+    with the safety net off: the processor that redacts configured secrets and credential shapes from
+    every logged string is left out, so a call site that logs a secret or a token is caught here.
 
     `configure_logging` is called as `serve` calls it; only the output stream is swapped for the buffer,
-    and loggers are not cached, so nothing of this configuration outlives the test.
+    and loggers are not cached, so nothing of this configuration outlives the block.
     """
     forget_cached_loggers()
     previous = structlog.get_config()
@@ -94,7 +97,7 @@ def rendered_logs() -> Iterator[io.StringIO]:
     configured = structlog.get_config()
     buffer = io.StringIO()
     structlog.configure(
-        processors=configured["processors"],
+        processors=[p for p in configured["processors"] if not isinstance(p, RedactValues)],
         wrapper_class=configured["wrapper_class"],
         context_class=configured["context_class"],
         logger_factory=structlog.PrintLoggerFactory(buffer),
@@ -108,6 +111,13 @@ def rendered_logs() -> Iterator[io.StringIO]:
         root.handlers[:] = root_handlers
         root.setLevel(root_level)
         logging.getLogger("aiohttp.access").setLevel(access_level)
+
+
+@pytest.fixture
+def rendered_logs() -> Iterator[io.StringIO]:
+    """Every structlog event, safety net off, into a buffer (see render_logs)."""
+    with render_logs() as buffer:
+        yield buffer
 
 
 @dataclass
