@@ -69,6 +69,22 @@ def config_warnings(settings: Settings) -> list[str]:
                 "signature and the caller's identifiers cross the network unencrypted and can be read "
                 "or altered on the way; use https://"
             )
+    for name, provider in settings.providers.items():
+        limits = provider.limits
+        if limits.rate_per_s is None and limits.max_concurrency is None:
+            warnings.append(
+                f"providers.{name}.limits turns the outbound limits off: nothing keeps a flood of "
+                "distinct identities from every client away from the vendor, which can call-limit the "
+                "app key (TOP code 7) for every client at once; set rate_per_s a little under the "
+                "vendor's quota"
+            )
+    for name, client in settings.clients.items():
+        if client.vendor_calls_per_s is None:
+            warnings.append(
+                f"clients.{name}.vendor_calls_per_s is null: this client's misses are unlimited, so "
+                "it alone can spend the vendor quota every other client shares; set it to its peak of "
+                "new logins per second per replica, with room"
+            )
     if urlsplit(settings.redis_url).scheme == "memory":
         warnings.append(
             "redis_url is memory://: each process keeps its own credentials, so replicas share "

@@ -120,6 +120,7 @@ class AuthService:
 
     async def close(self) -> None:
         self._flights.cancel_all()
+        self._polls.cancel_all()
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

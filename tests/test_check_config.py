@@ -364,3 +364,21 @@ def test_check_config_returns_the_lines_main_prints(
     status, out, _ = run(path, capsys)
     assert (valid, status) == (True, 0)
     assert out == "\n".join(lines) + "\n"
+
+
+def test_limits_turned_off_are_warned_about(
+    tmp_path: Path, config_secrets: Secrets, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider without outbound limits and a client without a vendor-call limit are valid, but each is
+    warned about, naming the key and why it matters."""
+    config = production_config(config_secrets)
+    config["providers"]["aligenie-login"]["limits"] = {"rate_per_s": None, "max_concurrency": None}
+    config["clients"]["ops-console"]["vendor_calls_per_s"] = None
+    status, out, _ = run(write(tmp_path, config), capsys)
+    assert status == 0
+    provider_warning, client_warning = warnings_of(out)
+    assert provider_warning.startswith(
+        "warning: providers.aligenie-login.limits turns the outbound"
+    )
+    assert "call-limit the app key" in provider_warning
+    assert client_warning.startswith("warning: clients.ops-console.vendor_calls_per_s is null")

@@ -40,6 +40,12 @@ class Polls(Generic[T]):
         self._waiting: Counter[tuple[str, str]] = Counter()  # ("client" | "provider", name)
         self._deadlines: dict[tuple[str, str], list[float]] = {}
 
+    def cancel_all(self) -> None:
+        """Stop every poll loop (shutting down)."""
+        for loop in self._loops.values():
+            if loop.task is not None:
+                loop.task.cancel()
+
     async def wait(
         self,
         key: str,
