@@ -229,6 +229,16 @@ class Metrics:
             )
         child.inc()
 
+    def note_outbound_rejection(self, provider: str) -> None:
+        self.outbound_rejections.labels(provider).inc()
+
+    def note_replay(self, provider: str) -> None:
+        """A remembered vendor rejection answered again, without calling the vendor."""
+        self.cooldown_rejections.labels(provider).inc()
+
+    def note_quota_ban(self, provider: str, banned: bool) -> None:
+        self.quota_ban_active.labels(provider).set(1 if banned else 0)
+
     def note_store_health(self, *, up: bool, nodes_down: int) -> None:
         self.store_up.set(1 if up else 0)
         self.store_nodes_down.set(nodes_down)

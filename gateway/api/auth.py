@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import ClientRateLimited, MissingApiKey, ProviderForbidden, UnknownApiKey
-from gateway.limits import CallerBudget
 from gateway.resilience.gcra import LocalBucket
+from gateway.service import CallerBudget
 from gateway.settings import ClientSettings
 
 KEY_PREFIX = "agw"

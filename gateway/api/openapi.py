@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.errors import ERROR_CATALOGUE
-from gateway.providers.registry import Provider
+from gateway.service import Provider
 
 _PROBLEM = {
     "type": "object",

@@ -14,9 +14,7 @@ from pydantic import ValidationError
 
 from gateway.api.body import decode_json_object
 from gateway.errors import InvalidBody
-from gateway.providers.base import Inputs
-from gateway.providers.registry import Provider
-from gateway.service import AuthService
+from gateway.service import AuthService, Inputs, Provider
 
 MAX_ENTRIES = 4096
 MAX_BODY_BYTES = 1024  # larger bodies are validated every time; 4096 x 1 KiB bounds the memo

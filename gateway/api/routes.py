@@ -22,8 +22,7 @@ from gateway.api.keys import (
 )
 from gateway.api.openapi import openapi_document
 from gateway.log_context import bind_log_context
-from gateway.providers.base import Inputs
-from gateway.providers.registry import Provider
+from gateway.service import Inputs, Provider
 
 JSON = "application/json"
 

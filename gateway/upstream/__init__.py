@@ -1,7 +1,8 @@
 """The one outbound HTTP client and the policies around each vendor call.
 
 One login, in order: the provider's circuit breaker answers 503 while open; the caller's outbound
-slot is held (the service passes it in: the shared rate and concurrency limits, gateway.limits); then
+slot is held (the service passes it in: the shared rate and concurrency limits,
+gateway.service.limits); then
 up to `retry.max_attempts` attempts, each
 signed anew (fresh timestamp, nonce and request id), each bounded by `timeout_s` and by what is left of
 the request's deadline, with full-jitter exponential backoff between them — for transient classes only

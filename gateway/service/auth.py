@@ -1,12 +1,12 @@
 """cache → single flight → vendor → cache: the gateway's only orchestration.
 
 A login is answered, in order, from: the in-process hit cache; the shared store; a vendor call that
-identical concurrent callers share — in this process (one task) and across replicas (a lease in the
-store; other replicas wait for its answer). A credential inside its refresh window is served at once
-while one background call renews it; past its serve-until point it is served only if the vendor fails
-("stale"), never past the vendor's expiry. A caller-class rejection is remembered per identity, a
-quota answer bans the provider (gateway.cache.records); a bind check with `wait_s` polls
-(gateway.cache.polling). Store trouble turns into misses, never into errors.
+identical concurrent callers share — in this process (gateway.cache.flight) and across replicas
+(gateway.service.replicas). A credential inside its refresh window is served at once while one
+background call renews it; past its serve-until point it is served only if the vendor fails
+("stale"), never past the vendor's expiry. What a vendor call does and keeps is
+gateway.service.vendor; a bind check with `wait_s` polls (gateway.cache.polling). Store trouble turns
+into misses, never into errors.
 """
 
 from __future__ import annotations
@@ -15,43 +15,34 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from gateway.cache.entry import CacheEntry, LoginResult, schedule
+from gateway.cache.entry import CacheEntry, LoginResult
 from gateway.cache.flight import SingleFlight
 from gateway.cache.invalidation import Invalidation
 from gateway.cache.keys import KeySpace, derived_hash_secret
-from gateway.cache.lease import Lease
 from gateway.cache.local import LocalCache
 from gateway.cache.polling import Polls
 from gateway.cache.records import FailureMemory, QuotaBans
-from gateway.cache.shared import Claim, SharedCache
+from gateway.cache.shared import SharedCache
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.errors import (
-    ClientRateLimited,
-    GatewayError,
-    InvalidBody,
-    UnknownProvider,
-    VendorQuotaExceeded,
-    VendorRejectedInput,
-    VendorTimeout,
-)
-from gateway.limits import CallerBudget, OutboundLimits
+from gateway.errors import ClientRateLimited, GatewayError, InvalidBody, UnknownProvider
 from gateway.log_context import bind_log_context
 from gateway.metrics import Metrics
-from gateway.providers.base import Credential, Inputs
+from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
+from gateway.service.limits import CallerBudget, OutboundLimits
+from gateway.service.replicas import ReplicaFlight
+from gateway.service.vendor import VendorCalls
 from gateway.store import CredentialStore, StoreUnavailable
 from gateway.store.factory import StoreHealth
 from gateway.upstream import Upstream
 
 log = structlog.get_logger("gateway.service")
 
-LEASE_EXTRA_S = 5.0  # a lease outlasts the request deadline by this much (and is renewed meanwhile)
-WAIT_FIRST_S, WAIT_MAX_S = 0.02, 0.2  # waiting for another replica's vendor call
 ANONYMOUS = CallerBudget("", lambda: None, max_polls=1 << 30)  # a caller the API did not name
 
 
@@ -80,35 +71,28 @@ class AuthService:
         store_health: Callable[[], StoreHealth] = lambda: StoreHealth(shards={}),
     ) -> None:
         self.providers = dict(providers)
-        secret = options.cache_key_secret
-        keys = KeySpace(
-            options.key_prefix,
-            {
-                n: secret.encode() if secret else derived_hash_secret(p.secret)
-                for n, p in providers.items()
-            },
-        )
+        self._store, self._metrics, self._clock = store, metrics, clock
+        self._store_health = store_health
+        keys = KeySpace(options.key_prefix, _hash_secrets(self.providers, options.cache_key_secret))
         local = LocalCache(max_entries=options.local_max_entries, max_age_s=options.local_max_age_s)
         self.cache = SharedCache(store, local, keys, clock)
-        self._store, self._upstream, self._metrics, self._clock = store, upstream, metrics, clock
-        self._store_health = store_health
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self._failures = FailureMemory(
-            store, options.failure_cooldown_s, clock,
-            on_replay=lambda name: metrics.cooldown_rejections.labels(name).inc(),
-        )  # fmt: skip
-        self._bans = QuotaBans(
-            store, keys, clock, lambda name, on: metrics.quota_ban_active.labels(name).set(on)
+        limits = {name: p.settings.limits for name, p in self.providers.items()}
+        vendor = VendorCalls(
+            upstream,
+            self.cache,
+            OutboundLimits(limits, store, keys, clock, on_reject=metrics.note_outbound_rejection),
+            FailureMemory(store, options.failure_cooldown_s, clock, on_replay=metrics.note_replay),
+            QuotaBans(store, keys, clock, on_change=metrics.note_quota_ban),
+            metrics,
+            clock,
+            rng or random.Random(),  # noqa: S311 - jitter, not security
         )
-        self._limits = OutboundLimits(
-            {n: p.settings.limits for n, p in providers.items()}, store, keys, clock,
-            on_reject=lambda name: metrics.outbound_rejections.labels(name).inc(),
-        )  # fmt: skip
+        self._replicas = ReplicaFlight(store, self.cache, vendor, metrics, clock)
         self._reads: SingleFlight[CacheEntry | None] = SingleFlight()
         self._flights: SingleFlight[LoginResult] = SingleFlight(on_join=metrics.flight_waiters.inc)
         self._polls: Polls[LoginResult] = Polls(clock)
         self._background: set[asyncio.Task[Any]] = set()
-        for name in providers:
+        for name in self.providers:
             metrics.quota_ban_active.labels(name).set(0)
 
     @property
@@ -186,15 +170,16 @@ class AuthService:
             if seen.refresh_due(now) and key not in self._flights:
                 self._refresh_ahead(provider, inputs, key, seen)
             self._note_cache(provider, "hit")
-            return seen.hit or self.cache.remember_hit(
-                key, seen, self._result(provider, seen, True)
-            )
+            if seen.hit is not None:
+                return seen.hit  # type: ignore[no-any-return]  # the entry keeps its ready answer
+            hit = LoginResult.of(provider.name, provider.kind, seen, cached=True)
+            return self.cache.remember_hit(key, seen, hit)
         self._note_cache(provider, "bypass" if fresh else "miss")
         if key not in self._flights:
             caller.charge_vendor_call()  # a new vendor call on this caller's behalf
         try:
             return await self._flights.run(
-                key, lambda: self._fetch(provider, inputs, key, seen, deadline)
+                key, lambda: self._replicas.fetch(provider, inputs, key, seen, deadline)
             )
         except GatewayError as error:
             covers = error.retryable or error.status >= 500  # vendor trouble, not a rejection
@@ -202,7 +187,7 @@ class AuthService:
                 raise
             self._note_cache(provider, "stale")
             log.warning("served_stale", provider=provider.name, error=error.code)
-            return self._result(provider, seen, cached=True, stale=True)
+            return LoginResult.of(provider.name, provider.kind, seen, cached=True, stale=True)
 
     async def _read_store(
         self, provider: Provider, inputs: Inputs, key: str, deadline: float, caller: CallerBudget
@@ -210,7 +195,7 @@ class AuthService:
         """The stored entry. When there is none and no call for this identity is under way here, the
         same round trip claims the lease and the vendor call starts at once (the callers then join
         it), so a lease taken always has its call, even if every caller leaves."""
-        lease = None if key in self._flights else self._lease(provider, key)
+        lease = None if key in self._flights else self._replicas.lease(provider, key)
         found = await self.cache.read(provider.name, key, lease)
         claim = found.claim
         if claim is not None:
@@ -219,117 +204,19 @@ class AuthService:
             except ClientRateLimited:
                 self._spawn(claim.lease.release())
                 raise
-            self._flights.start(
-                key,
-                lambda: self._fetch(provider, inputs, key, None, deadline, claim),
-                for_caller=True,
-            )
+            fetch = self._replicas.fetch(provider, inputs, key, None, deadline, claim)
+            self._flights.start(key, lambda: fetch, for_caller=True)
         return found.entry
-
-    async def _fetch(
-        self,
-        provider: Provider,
-        inputs: Inputs,
-        key: str,
-        seen: CacheEntry | None,
-        deadline: float,
-        claim: Claim | None = None,
-    ) -> LoginResult:
-        """One vendor call for this identity across all replicas, or the answer another replica got.
-
-        Each try for the lease reads, in the same round trip, what decides whether to call: the entry
-        (another replica's answer), the failure record and the quota ban."""
-        lease = claim.lease if claim else self._lease(provider, key)
-        attempt = (True, [None, claim.failure, claim.ban]) if claim else None
-        interval, waited = WAIT_FIRST_S, False
-        while True:
-            if attempt is None:
-                try:
-                    attempt = await lease.acquire_and_get(self.cache.beside(provider.name, key))
-                except StoreUnavailable:
-                    return await self._call_vendor(provider, inputs, key, deadline)  # here only
-            (leased, (current, failure, ban)), attempt = attempt, None
-            async with lease:  # hands the lease back on every way out unless the answer did
-                newer = self.cache.newer(key, current, seen)
-                if newer is not None:
-                    return self._result(provider, newer, cached=False)
-                self._failures.raise_if_cooling_down(provider.name, failure)
-                if leased:
-                    result = await self._call_vendor(provider, inputs, key, deadline, lease, ban)
-                    if lease.lost:
-                        self._metrics.lost_leases.inc()
-                    return result
-            if not waited:
-                waited = True
-                self._metrics.lock_waits.inc()
-            if self._clock.monotonic() + interval >= deadline:
-                raise VendorTimeout(
-                    "another replica's call to the vendor for this identity did not finish in time",
-                    provider=provider.name,
-                )
-            await asyncio.sleep(interval)
-            interval = min(WAIT_MAX_S, interval * 1.5)
-
-    async def _call_vendor(
-        self,
-        provider: Provider,
-        inputs: Inputs,
-        key: str,
-        deadline: float,
-        lease: Lease | None = None,
-        ban: bytes | None = None,
-    ) -> LoginResult:
-        started = self._clock.monotonic()
-        self._bans.raise_if_banned(provider.name, ban)
-        try:
-            credential = await self._upstream.login(
-                provider, inputs, deadline=deadline,
-                slot=lambda: self._limits.slot(provider.name, deadline),
-            )  # fmt: skip
-        except VendorRejectedInput as rejected:
-            await self._failures.remember(self.cache.keys.failure(key), rejected)
-            raise
-        except VendorQuotaExceeded as quota:
-            await self._bans.ban(provider.name, quota, provider.settings.quota_ban_default_s)
-            raise
-        now = self._clock.time()
-        entry = self._entry_for(provider, credential, now)
-        if entry.expires_at is not None:
-            lifetime = self._metrics.credential_lifetime_seconds.labels(provider.name)
-            lifetime.observe(entry.expires_at - now)
-        if credential.cacheable and entry.is_fresh(now):
-            await self.cache.write(key, entry, lease)
-        vendor_ms = round((self._clock.monotonic() - started) * 1000, 3)
-        return replace(self._result(provider, entry, cached=False), vendor_ms=vendor_ms)
 
     def _refresh_ahead(
         self, provider: Provider, inputs: Inputs, key: str, seen: CacheEntry
     ) -> None:
         self._metrics.refresh_ahead.labels(provider.name).inc()
         deadline = self._clock.monotonic() + provider.settings.deadline_s
-        call = self._flights.run(key, lambda: self._fetch(provider, inputs, key, seen, deadline))
+        call = self._flights.run(
+            key, lambda: self._replicas.fetch(provider, inputs, key, seen, deadline)
+        )
         self._spawn(_log_failure(call, provider.name))
-
-    def _entry_for(self, provider: Provider, credential: Credential, now: float) -> CacheEntry:
-        """The cache entry for a vendor answer; a token without an expiry lives `token_ttl_s`."""
-        expires_at = credential.expires_at
-        if expires_at is None and credential.token is not None:
-            expires_at = now + provider.settings.token_ttl_s
-        return schedule(
-            token=credential.token, expires_at=expires_at,
-            keep_without_expiry_s=provider.settings.token_ttl_s, data=credential.data,
-            upstream_request_id=credential.upstream_request_id, now=now, rng=self._rng,
-        )  # fmt: skip
-
-    def _lease(self, provider: Provider, key: str) -> Lease:
-        # The lease outlasts the whole vendor call, retries included; it is renewed meanwhile anyway.
-        lease_s = provider.settings.deadline_s + LEASE_EXTRA_S
-        return Lease(self._store, self.cache.keys.lease(key), lease_s)
-
-    def _result(
-        self, provider: Provider, entry: CacheEntry, cached: bool, stale: bool = False
-    ) -> LoginResult:
-        return LoginResult.of(provider.name, provider.kind, entry, cached=cached, stale=stale)
 
     def _note_cache(self, provider: Provider, result: str) -> None:
         self._metrics.note_cache(provider.name, result)
@@ -339,6 +226,13 @@ class AuthService:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _hash_secrets(providers: Mapping[str, Provider], configured: str | None) -> dict[str, bytes]:
+    """Each provider's identity-hash key: `cache_key_secret`, else derived from its app secret."""
+    if configured:
+        return dict.fromkeys(providers, configured.encode())
+    return {name: derived_hash_secret(p.secret) for name, p in providers.items()}
 
 
 async def _log_failure(call: Coroutine[Any, Any, LoginResult], provider: str) -> None:

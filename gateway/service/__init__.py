@@ -1,0 +1,20 @@
+"""The service layer: everything below the HTTP API. The API talks to it only (the import-linter
+contracts in pyproject.toml say so), through these names."""
+
+from gateway.cache.entry import LoginResult
+from gateway.providers.base import Inputs
+from gateway.providers.registry import Provider
+from gateway.service.auth import ANONYMOUS, AuthService, CacheOptions
+from gateway.service.limits import CallerBudget
+from gateway.store.factory import StoreHealth
+
+__all__ = [
+    "ANONYMOUS",
+    "AuthService",
+    "CacheOptions",
+    "CallerBudget",
+    "Inputs",
+    "LoginResult",
+    "Provider",
+    "StoreHealth",
+]
