@@ -4,8 +4,9 @@ contracts in pyproject.toml say so), through these names."""
 from gateway.cache.entry import LoginResult
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
-from gateway.service.auth import ANONYMOUS, AuthService, CacheOptions
+from gateway.service.auth import AuthService
 from gateway.service.limits import CallerBudget
+from gateway.service.parts import ANONYMOUS, CacheOptions
 from gateway.store.factory import StoreHealth
 
 __all__ = [

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -23,36 +22,20 @@ import structlog
 from gateway.cache.entry import CacheEntry, LoginResult
 from gateway.cache.flight import SingleFlight
 from gateway.cache.invalidation import Invalidation
-from gateway.cache.keys import KeySpace, derived_hash_secret
-from gateway.cache.local import LocalCache
 from gateway.cache.polling import Polls
-from gateway.cache.records import FailureMemory, QuotaBans
-from gateway.cache.shared import SharedCache
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import ClientRateLimited, GatewayError, InvalidBody, UnknownProvider
 from gateway.log_context import bind_log_context
 from gateway.metrics import Metrics
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
-from gateway.service.limits import CallerBudget, OutboundLimits
-from gateway.service.replicas import ReplicaFlight
-from gateway.service.vendor import VendorCalls
+from gateway.service.limits import CallerBudget
+from gateway.service.parts import ANONYMOUS, CacheOptions, replica_flight, shared_cache
 from gateway.store import CredentialStore, StoreUnavailable
 from gateway.store.factory import StoreHealth
 from gateway.upstream import Upstream
 
 log = structlog.get_logger("gateway.service")
-
-ANONYMOUS = CallerBudget("", lambda: None, max_polls=1 << 30)  # a caller the API did not name
-
-
-@dataclass(frozen=True, slots=True)
-class CacheOptions:
-    key_prefix: str = "gw"
-    cache_key_secret: str | None = None
-    failure_cooldown_s: float = 30.0
-    local_max_entries: int = 10_000
-    local_max_age_s: float = 300.0
 
 
 class AuthService:
@@ -65,7 +48,7 @@ class AuthService:
         upstream: Upstream,
         metrics: Metrics,
         *,
-        options: CacheOptions = CacheOptions(),
+        options: CacheOptions = CacheOptions(),  # noqa: B008 - frozen
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         store_health: Callable[[], StoreHealth] = lambda: StoreHealth(shards={}),
@@ -73,21 +56,11 @@ class AuthService:
         self.providers = dict(providers)
         self._store, self._metrics, self._clock = store, metrics, clock
         self._store_health = store_health
-        keys = KeySpace(options.key_prefix, _hash_secrets(self.providers, options.cache_key_secret))
-        local = LocalCache(max_entries=options.local_max_entries, max_age_s=options.local_max_age_s)
-        self.cache = SharedCache(store, local, keys, clock)
-        limits = {name: p.settings.limits for name, p in self.providers.items()}
-        vendor = VendorCalls(
-            upstream,
-            self.cache,
-            OutboundLimits(limits, store, keys, clock, on_reject=metrics.note_outbound_rejection),
-            FailureMemory(store, options.failure_cooldown_s, clock, on_replay=metrics.note_replay),
-            QuotaBans(store, keys, clock, on_change=metrics.note_quota_ban),
-            metrics,
-            clock,
-            rng or random.Random(),  # noqa: S311 - jitter, not security
+        self.cache = shared_cache(self.providers, store, options, clock)
+        rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._replicas = replica_flight(
+            self.providers, store, self.cache, upstream, metrics, options, clock, rng
         )
-        self._replicas = ReplicaFlight(store, self.cache, vendor, metrics, clock)
         self._reads: SingleFlight[CacheEntry | None] = SingleFlight()
         self._flights: SingleFlight[LoginResult] = SingleFlight(on_join=metrics.flight_waiters.inc)
         self._polls: Polls[LoginResult] = Polls(clock)
@@ -226,13 +199,6 @@ class AuthService:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _hash_secrets(providers: Mapping[str, Provider], configured: str | None) -> dict[str, bytes]:
-    """Each provider's identity-hash key: `cache_key_secret`, else derived from its app secret."""
-    if configured:
-        return dict.fromkeys(providers, configured.encode())
-    return {name: derived_hash_secret(p.secret) for name, p in providers.items()}
 
 
 async def _log_failure(call: Coroutine[Any, Any, LoginResult], provider: str) -> None:
