@@ -14,26 +14,22 @@ SUBSCRIBE (a message published before that would be missed), and an idle one is 
 `pubsub_heartbeat_s`, so a server that stopped answering ends the subscription instead of leaving it
 waiting forever on a socket that still looks open.
 
-Every redis-py failure becomes `StoreUnavailable`, whose `kind` says whether the server is down, refused
-the command, or (Cluster) moved its slot. Its message names the operation and, for transport failures,
-the socket error; it never carries a key's value, and the original exception is not chained because
-some server replies echo the command's arguments.
+Every redis-py failure becomes `StoreUnavailable` (gateway.store.redis_errors); the scripts are in
+gateway.store.scripts.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any, Final, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import FullJitterBackoff
-from redis.exceptions import AskError, ClusterDownError, MovedError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from gateway.store import (
     Announcement,
@@ -41,9 +37,16 @@ from gateway.store import (
     LeaseRef,
     ReadResult,
     StoreUnavailable,
-    UnavailableKind,
 )
 from gateway.store.memory import ttl_to_milliseconds
+from gateway.store.redis_errors import unavailable_on_error
+from gateway.store.scripts import (
+    DELETE_LUA,
+    READ_CLAIM_LUA,
+    RENEW_LUA,
+    TAKE_RATE_SLOT_LUA,
+    WRITE_LUA,
+)
 from gateway.store.urls import tls_options
 
 DEFAULT_SOCKET_TIMEOUT_S: Final = 0.5
@@ -51,97 +54,6 @@ DEFAULT_PUBSUB_HEARTBEAT_S: Final = 5.0
 # A broken pooled connection is replaced and its command sent once more, after a jittered pause of at
 # most this long; a second failure is the answer.
 RECONNECT_JITTER_S: Final = 0.05
-
-# KEYS[1] = lease key, KEYS[2..n] = keys to read; ARGV[1] = owner, ARGV[2] = lease in milliseconds,
-# ARGV[3] = "1" to try the lease only while KEYS[2] is absent. Returns {1 when the lease is ours (taken
-# now, or by this owner's earlier try) else 0, each key's value (nil when absent)} — or {0, KEYS[2]'s
-# value} when it was there and ARGV[3] is "1".
-READ_CLAIM_LUA: Final = """
-if ARGV[3] == '1' and KEYS[2] then
-    local first = redis.call('GET', KEYS[2])
-    if first then
-        return {0, first}
-    end
-end
-local holder = redis.call('GET', KEYS[1])
-local leased = 0
-if holder == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    leased = 1
-elseif not holder then
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    leased = 1
-end
-local reply = {leased}
-for i = 2, #KEYS do
-    reply[i] = redis.call('GET', KEYS[i])
-end
-return reply
-"""
-
-# KEYS[1] = key, KEYS[2] = lease key (optional); ARGV[1] = value, ARGV[2] = TTL in milliseconds,
-# ARGV[3] = lease owner, ARGV[4] = channel ('' for none), ARGV[5] = message. Returns 0 when the lease is
-# held by another owner (lost), else 1.
-WRITE_LUA: Final = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local kept = 1
-if KEYS[2] then
-    local holder = redis.call('GET', KEYS[2])
-    if holder == ARGV[3] then
-        redis.call('DEL', KEYS[2])
-    elseif holder then
-        kept = 0
-    end
-end
-if ARGV[4] ~= '' then
-    redis.call('PUBLISH', ARGV[4], ARGV[5])
-end
-return kept
-"""
-
-# KEYS = keys; ARGV[1] = owner ('' for any value), ARGV[2] = channel ('' for none), ARGV[3] = message.
-# Returns how many keys were removed.
-DELETE_LUA: Final = """
-local removed = 0
-for i = 1, #KEYS do
-    if ARGV[1] == '' or redis.call('GET', KEYS[i]) == ARGV[1] then
-        removed = removed + redis.call('DEL', KEYS[i])
-    end
-end
-if ARGV[2] ~= '' then
-    redis.call('PUBLISH', ARGV[2], ARGV[3])
-end
-return removed
-"""
-
-# KEYS[1] = lease key, ARGV[1] = owner, ARGV[2] = lease in milliseconds. Returns 1 when extended, else 0.
-RENEW_LUA: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-# KEYS[1] = bucket key, ARGV[1] = interval in ms, ARGV[2] = burst. GCRA on the server's own clock
-# (TIME), so replicas with skewed clocks share one bucket fairly; the same arithmetic as
-# gateway.resilience.gcra. Returns "0" when a slot was taken, else the milliseconds to wait, as a string
-# so the fraction survives the reply conversion.
-TAKE_RATE_SLOT_LUA: Final = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local allow_at = tat + interval - burst * interval
-if allow_at > now then return tostring(allow_at - now) end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-return '0'
-"""
-
-# Errors that describe the connection, never the command's arguments, so their text is safe to repeat.
-_TRANSPORT_ERRORS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RedisStore:
@@ -400,49 +312,3 @@ def multi_host_options(
     if tls:
         options.update(ssl=True, **files)
     return options
-
-
-@contextmanager
-def unavailable_on_error(operation: str) -> Iterator[None]:
-    """Turn redis-py failures into StoreUnavailable, and give back a cancellation redis-py swallowed."""
-    task = asyncio.current_task()
-    cancels_before = task.cancelling() if task is not None else 0
-    try:
-        yield
-    except (RedisError, OSError) as error:
-        _raise_if_cancellation_was_swallowed(task, cancels_before)
-        kind, moved_to = _classify(error)
-        raise StoreUnavailable(
-            f"redis {operation} failed: {_describe(error)}", kind=kind, moved_to=moved_to
-        ) from None
-    _raise_if_cancellation_was_swallowed(task, cancels_before)
-
-
-def _classify(error: BaseException) -> tuple[UnavailableKind, tuple[str, int] | None]:
-    if isinstance(error, MovedError):  # before AskError, which it subclasses
-        return "moved", (str(error.host), int(error.port))
-    if isinstance(error, (*_TRANSPORT_ERRORS, ClusterDownError)):
-        return "down", None
-    # An error reply, a slot being migrated (AskError) included: the server answered.
-    return "refused", None
-
-
-def _raise_if_cancellation_was_swallowed(
-    task: asyncio.Task[Any] | None, cancels_before: int
-) -> None:
-    # On Python 3.11 asyncio.wait_for, which redis-py uses to time socket writes, drops a cancel() that
-    # lands just as the write completes (CPython gh-86296, fixed in 3.12): the call returns normally and
-    # the task runs on, so a cancelled subscriber would loop forever and shutdown would hang. A cancel
-    # request that arrived during the call and is still pending means exactly that; deliver it.
-    if task is not None and task.cancelling() > cancels_before:
-        raise asyncio.CancelledError
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, _TRANSPORT_ERRORS):
-        return f"{type(error).__name__}: {error}"
-    if isinstance(error, AskError | ClusterDownError):
-        # "MOVED 3999 10.0.0.5:6379", "CLUSTERDOWN Hash slot not served": no command arguments.
-        return f"{type(error).__name__}: {error}"
-    # Server replies (e.g. "unknown command … with args beginning with: …") may quote the value.
-    return type(error).__name__

@@ -24,9 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import suppress
-from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -39,13 +37,11 @@ from gateway.store.redis import (
     DEFAULT_SOCKET_TIMEOUT_S,
     RedisStore,
     multi_host_options,
-    unavailable_on_error,
 )
-from gateway.store.urls import parse_multi_host_url
+from gateway.store.redis_errors import unavailable_on_error
+from gateway.store.urls import parse_sentinel_url
 
-DEFAULT_SENTINEL_PORT: Final = 26379
 DEFAULT_MASTER_CHECK_INTERVAL_S: Final = 1.0
-QUERY_NAMES: Final = frozenset({"username", "password", "sentinel_username", "sentinel_password"})
 
 
 class MasterFollowingPool(SentinelConnectionPool):
@@ -187,43 +183,3 @@ class SentinelStore(RedisStore):
         # No answer now is no news: the commands themselves report trouble, and the next check retries.
         with suppress(RedisError, OSError):
             await self._pool.get_master_address()  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True)
-class SentinelUrl:
-    """What a `redis+sentinel://` URL says; the credentials are left out of the repr."""
-
-    sentinels: tuple[tuple[str, int], ...]
-    service: str
-    db: int
-    tls: bool
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    sentinel_username: str | None = field(default=None, repr=False)
-    sentinel_password: str | None = field(default=None, repr=False)
-
-
-def parse_sentinel_url(url: str) -> SentinelUrl:
-    """Parse a `redis+sentinel://` or `rediss+sentinel://` URL; ValueError (never quoting it) if bad."""
-    parts = parse_multi_host_url(url, default_port=DEFAULT_SENTINEL_PORT, query_names=QUERY_NAMES)
-    scheme = parts.scheme
-    if not parts.path:
-        raise ValueError(
-            f"bad {scheme}:// store URL: no service name "
-            f"(give {scheme}://host:port[,host:port…]/<service>[/<db>])"
-        )
-    if len(parts.path) > 2:
-        raise ValueError(f"bad {scheme}:// store URL: the path is /<service>[/<db>], nothing more")
-    db_text = parts.path[1] if len(parts.path) == 2 else "0"
-    if not (db_text.isascii() and db_text.isdigit()):
-        raise ValueError(f"bad {scheme}:// store URL: the database must be a number")
-    return SentinelUrl(
-        sentinels=parts.hosts,
-        service=unquote(parts.path[0]),
-        db=int(db_text),
-        tls=parts.tls,
-        username=parts.username,
-        password=parts.password,
-        sentinel_username=parts.query.get("sentinel_username"),
-        sentinel_password=parts.query.get("sentinel_password"),
-    )

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
+
+DEFAULT_SENTINEL_PORT: Final = 26379
+DEFAULT_CLUSTER_PORT: Final = 6379
+SENTINEL_QUERY_NAMES: Final = frozenset(
+    {"username", "password", "sentinel_username", "sentinel_password"}
+)
+CLUSTER_QUERY_NAMES: Final = frozenset({"username", "password"})
+Address = tuple[str, int]
 
 
 def scheme_of(url: str) -> str:
@@ -139,3 +147,70 @@ def _parse_address(
     if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
         raise bad(f"{where} has a bad port (must be a number from 1 to 65535)")
     return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """What a `redis+sentinel://` URL says; the credentials are left out of the repr."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    tls: bool
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    sentinel_username: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """Parse a `redis+sentinel://` or `rediss+sentinel://` URL; ValueError (never quoting it) if bad."""
+    parts = parse_multi_host_url(
+        url, default_port=DEFAULT_SENTINEL_PORT, query_names=SENTINEL_QUERY_NAMES
+    )
+    scheme = parts.scheme
+    if not parts.path:
+        raise ValueError(
+            f"bad {scheme}:// store URL: no service name "
+            f"(give {scheme}://host:port[,host:port…]/<service>[/<db>])"
+        )
+    if len(parts.path) > 2:
+        raise ValueError(f"bad {scheme}:// store URL: the path is /<service>[/<db>], nothing more")
+    db_text = parts.path[1] if len(parts.path) == 2 else "0"
+    if not (db_text.isascii() and db_text.isdigit()):
+        raise ValueError(f"bad {scheme}:// store URL: the database must be a number")
+    return SentinelUrl(
+        sentinels=parts.hosts,
+        service=unquote(parts.path[0]),
+        db=int(db_text),
+        tls=parts.tls,
+        username=parts.username,
+        password=parts.password,
+        sentinel_username=parts.query.get("sentinel_username"),
+        sentinel_password=parts.query.get("sentinel_password"),
+    )
+
+
+@dataclass(frozen=True)
+class ClusterUrl:
+    """What a `redis+cluster://` URL says; the credentials are left out of the repr."""
+
+    nodes: tuple[Address, ...]
+    tls: bool
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    """Parse a `redis+cluster://` or `rediss+cluster://` URL; ValueError (never quoting it) if bad."""
+    parts = parse_multi_host_url(
+        url, default_port=DEFAULT_CLUSTER_PORT, query_names=CLUSTER_QUERY_NAMES
+    )
+    if parts.path not in ((), ("0",)):
+        raise ValueError(
+            f"bad {parts.scheme}:// store URL: a cluster has only database 0 "
+            "(leave the path out or give /0)"
+        )
+    return ClusterUrl(
+        nodes=parts.hosts, tls=parts.tls, username=parts.username, password=parts.password
+    )

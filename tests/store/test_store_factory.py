@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from gateway.store import StoreUnavailable
-from gateway.store.cluster import ClusterStore, parse_cluster_url
+from gateway.store.cluster import ClusterStore
 from gateway.store.factory import open_store
 from gateway.store.guarded import GuardedStore
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
-from gateway.store.sentinel import SentinelStore, SentinelUrl, parse_sentinel_url
+from gateway.store.sentinel import SentinelStore
+from gateway.store.urls import SentinelUrl, parse_cluster_url, parse_sentinel_url
 from tests.redis_server import (
     RedisClusterProcesses,
     RedisNotAvailable,
