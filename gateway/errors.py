@@ -101,319 +101,134 @@ class GatewayError(Exception):
 
 
 class CallerError(GatewayError):
-    status = 400
-    default_code = "bad_request"
-    title = "Bad request"
+    status, default_code, title = 400, "bad_request", "Bad request"
 
 
 class MalformedRequest(CallerError):
     """Not HTTP/1.1 the parser accepts (request line, a header, the framing). The answer echoes
     nothing of the request: the offending bytes may be a caller's key."""
 
-    status = 400
-    default_code = "malformed_request"
-    title = "Malformed HTTP request"
+    status, default_code, title = 400, "malformed_request", "Malformed HTTP request"
 
 
 class RequestTimeout(CallerError):
     """The body did not arrive within body_timeout_s (a slow or stalled client)."""
 
-    status = 408
-    default_code = "request_timeout"
-    title = "Request body not received in time"
-    default_retryable = True
+    status, default_code = 408, "request_timeout"
+    title, default_retryable = "Request body not received in time", True
 
 
 class InvalidBody(CallerError):
-    status = 400
-    default_code = "invalid_input"
-    title = "Invalid request body"
+    status, default_code, title = 400, "invalid_input", "Invalid request body"
 
 
 class MissingApiKey(CallerError):
-    status = 401
-    default_code = "missing_api_key"
-    title = "Missing API key"
+    status, default_code, title = 401, "missing_api_key", "Missing API key"
 
 
 class UnknownApiKey(CallerError):
-    status = 401
-    default_code = "invalid_api_key"
-    title = "Invalid API key"
+    status, default_code, title = 401, "invalid_api_key", "Invalid API key"
 
 
 class ProviderForbidden(CallerError):
-    status = 403
-    default_code = "provider_forbidden"
-    title = "Provider not allowed for this key"
+    status, default_code, title = 403, "provider_forbidden", "Provider not allowed for this key"
 
 
 class UnknownProvider(CallerError):
-    status = 404
-    default_code = "unknown_provider"
-    title = "Unknown provider"
+    status, default_code, title = 404, "unknown_provider", "Unknown provider"
 
 
 class BodyTooLarge(CallerError):
-    status = 413
-    default_code = "body_too_large"
-    title = "Request body too large"
+    status, default_code, title = 413, "body_too_large", "Request body too large"
 
 
 class UnsupportedMediaType(CallerError):
-    status = 415
-    default_code = "unsupported_media_type"
-    title = "Request body must be JSON"
+    status, default_code, title = 415, "unsupported_media_type", "Request body must be JSON"
 
 
 class CacheUnavailable(GatewayError):
     """The credential store is needed for this request (forgetting a credential) and is down."""
 
-    status = 503
-    default_code = "cache_unavailable"
-    title = "Credential store unavailable"
-    default_retryable = True
+    status, default_code = 503, "cache_unavailable"
+    title, default_retryable = "Credential store unavailable", True
 
 
 class CircuitOpen(GatewayError):
     """The provider's circuit breaker is open: the vendor is failing and is not called for a while."""
 
-    status = 503
-    default_code = "vendor_circuit_open"
-    title = "Vendor circuit open"
-    default_retryable = True
+    status, default_code = 503, "vendor_circuit_open"
+    title, default_retryable = "Vendor circuit open", True
 
 
 class OutboundLimited(GatewayError):
     """The provider's outbound rate or concurrency limit is full for longer than the deadline allows."""
 
-    status = 429
-    default_code = "outbound_limited"
-    title = "Outbound limit reached"
-    default_retryable = True
+    status, default_code = 429, "outbound_limited"
+    title, default_retryable = "Outbound limit reached", True
 
 
 class ClientRateLimited(CallerError):
     """This caller's own request rate (rate_limit_per_s) is exceeded."""
 
-    status = 429
-    default_code = "client_rate_limited"
-    title = "Too many requests from this client"
-    default_retryable = True
+    status, default_code = 429, "client_rate_limited"
+    title, default_retryable = "Too many requests from this client", True
 
 
 class PollsLimited(CallerError):
     """Too many bind checks are waiting (`wait_s`) for this client or this provider at once."""
 
-    status = 429
-    default_code = "polls_limited"
-    title = "Too many waiting polls"
-    default_retryable = True
+    status, default_code = 429, "polls_limited"
+    title, default_retryable = "Too many waiting polls", True
 
 
 class VendorError(GatewayError):
     """The vendor answered with a failure it names."""
 
-    status = 502
-    default_code = "vendor_error"
-    title = "Vendor error"
+    status, default_code, title = 502, "vendor_error", "Vendor error"
 
 
 class VendorRejectedInput(VendorError):
-    status = 422
-    default_code = "vendor_rejected_input"
-    title = "The vendor rejected the input"
+    status, default_code, title = 422, "vendor_rejected_input", "The vendor rejected the input"
 
 
 class VendorQuotaExceeded(VendorError):
-    status = 429
-    default_code = "vendor_quota_exceeded"
-    title = "Vendor call quota exceeded"
-    default_retryable = True
+    status, default_code = 429, "vendor_quota_exceeded"
+    title, default_retryable = "Vendor call quota exceeded", True
 
 
 class VendorConfigurationError(VendorError):
-    status = 502
-    default_code = "vendor_configuration_error"
+    status, default_code = 502, "vendor_configuration_error"
     title = "The vendor rejected the gateway's configuration"
 
 
 class VendorUnavailable(VendorError):
-    status = 502
-    default_code = "vendor_unavailable"
-    title = "The vendor is temporarily unavailable"
-    default_retryable = True
+    status, default_code = 502, "vendor_unavailable"
+    title, default_retryable = "The vendor is temporarily unavailable", True
 
 
 class VendorUnknownError(VendorError):
-    status = 502
-    default_code = "vendor_error"
-    title = "Vendor error"
+    status, default_code, title = 502, "vendor_error", "Vendor error"
 
 
 class TransportError(GatewayError):
     """No usable answer came back from the vendor."""
 
-    status = 502
-    default_code = "vendor_transport_error"
-    title = "Vendor transport failure"
+    status, default_code, title = 502, "vendor_transport_error", "Vendor transport failure"
 
 
 class VendorUnreachable(TransportError):
     default_code = "vendor_unreachable"
-    title = "The vendor could not be reached"
-    default_retryable = True
+    title, default_retryable = "The vendor could not be reached", True
 
 
 class VendorHttpError(TransportError):
-    default_code = "vendor_http_error"
-    title = "The vendor answered with an HTTP error"
+    default_code, title = "vendor_http_error", "The vendor answered with an HTTP error"
 
 
 class VendorBadResponse(TransportError):
-    default_code = "vendor_bad_response"
-    title = "The vendor's answer could not be read"
+    default_code, title = "vendor_bad_response", "The vendor's answer could not be read"
 
 
 class VendorTimeout(TransportError):
-    status = 504
-    default_code = "vendor_timeout"
-    title = "The vendor did not answer in time"
-    default_retryable = True
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogueEntry:
-    code: str
-    status: int
-    retryable: bool
-    when: str
-
-
-# Every problem `code` the gateway answers with: the README table and the OpenAPI document
-# (`x-error-catalogue`) are held to this list by tests.
-ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
-    CatalogueEntry(
-        "malformed_request",
-        400,
-        False,
-        "the HTTP parser refused the request line, a header (e.g. a control character, a folded "
-        "line, a bare LF) or the framing; nothing of the request is echoed",
-    ),
-    CatalogueEntry(
-        "invalid_body",
-        400,
-        False,
-        "the body could not be read: not in its Content-Encoding, broken chunked framing, or cut short",
-    ),
-    CatalogueEntry("invalid_json", 400, False, "the body is not one JSON object"),
-    CatalogueEntry(
-        "invalid_input",
-        400,
-        False,
-        "a field is missing, too long, blank, has control characters, or is unknown",
-    ),
-    CatalogueEntry("missing_api_key", 401, False, "no `Authorization: Bearer` key"),
-    CatalogueEntry("invalid_api_key", 401, False, "a key no client has"),
-    CatalogueEntry(
-        "provider_forbidden",
-        403,
-        False,
-        "the key's client may not use this provider (for a limited key: or it does not exist)",
-    ),
-    CatalogueEntry(
-        "unknown_provider", 404, False, "no such provider (keys that may use every provider)"
-    ),
-    CatalogueEntry("not_found", 404, False, "no such route"),
-    CatalogueEntry("method_not_allowed", 405, False, "e.g. PUT /auth/x"),
-    CatalogueEntry(
-        "request_timeout", 408, True, "the body did not arrive within body_timeout_s (10 s)"
-    ),
-    CatalogueEntry(
-        "body_too_large", 413, False, "body over max_body_bytes (after decompression too)"
-    ),
-    CatalogueEntry(
-        "unsupported_media_type",
-        415,
-        False,
-        "body not application/json, or a Content-Encoding other than gzip or deflate",
-    ),
-    CatalogueEntry(
-        "vendor_rejected_input",
-        422,
-        False,
-        "the vendor refused the input (TOP 21-23, 32-34, 40, 41, 43, 47, 15/50 with isv.*; "
-        "in-envelope business failures; Tencent parameter errors)",
-    ),
-    CatalogueEntry(
-        "vendor_account_not_found", 422, False, "Tencent InvalidParameterValue.ErrorUserNotExists"
-    ),
-    CatalogueEntry(
-        "vendor_credential_invalid",
-        422,
-        False,
-        "TOP 26, 27, 44; Tencent InvalidParameterValue.InvalidAccessToken",
-    ),
-    CatalogueEntry(
-        "vendor_quota_exceeded",
-        429,
-        True,
-        "TOP 4-7 (call limited): the app key is banned for the advertised seconds, on every replica",
-    ),
-    CatalogueEntry("client_rate_limited", 429, True, "this client's rate_limit_per_s is exceeded"),
-    CatalogueEntry(
-        "polls_limited",
-        429,
-        True,
-        "too many bind checks with wait_s are waiting for this client or provider at once",
-    ),
-    CatalogueEntry(
-        "outbound_limited",
-        429,
-        True,
-        "the provider's outbound rate or concurrency limit stayed full until the deadline",
-    ),
-    CatalogueEntry(
-        "vendor_signature_rejected", 502, False, "TOP 24, 25: wrong app_secret or sign_method"
-    ),
-    CatalogueEntry("vendor_app_key_rejected", 502, False, "TOP 28, 29"),
-    CatalogueEntry(
-        "vendor_clock_skew", 502, False, "TOP 30, 31: the host clock is off by more than 10 minutes"
-    ),
-    CatalogueEntry(
-        "vendor_permission_denied", 502, False, "TOP 11-13: the app lacks permission for the API"
-    ),
-    CatalogueEntry(
-        "vendor_unavailable",
-        502,
-        True,
-        "TOP 10 and isp.* sub-codes; Tencent InternalError; bind check ret_code 331001",
-    ),
-    CatalogueEntry("vendor_error", 502, False, "a vendor code not listed here"),
-    CatalogueEntry(
-        "vendor_bad_response",
-        502,
-        False,
-        "an empty, HTML, XML, truncated or otherwise unreadable answer",
-    ),
-    CatalogueEntry(
-        "vendor_http_error",
-        502,
-        True,
-        "the vendor answered HTTP other than 200 (retried and retryable on 5xx only)",
-    ),
-    CatalogueEntry("vendor_unreachable", 502, True, "connection refused, reset or DNS failure"),
-    CatalogueEntry(
-        "cache_unavailable", 503, True, "DELETE while the store is down (nothing was forgotten)"
-    ),
-    CatalogueEntry("vendor_circuit_open", 503, True, "the provider's circuit breaker is open"),
-    CatalogueEntry(
-        "vendor_timeout",
-        504,
-        True,
-        "no answer within the deadline (timeout_s per attempt, deadline_s in all)",
-    ),
-    CatalogueEntry(
-        "internal_error", 500, False, "a bug: logged with a stack trace, never shown to the caller"
-    ),
-)
+    status, default_code = 504, "vendor_timeout"
+    title, default_retryable = "The vendor did not answer in time", True

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from gateway.api.openapi import openapi_document
-from gateway.errors import ERROR_CATALOGUE, GatewayError
+from gateway.catalogue import ERROR_CATALOGUE
+from gateway.errors import GatewayError
 
 ROOT = Path(__file__).parent.parent
 CATALOGUE = {e.code: e for e in ERROR_CATALOGUE}

@@ -51,33 +51,34 @@ class Caller:
             raise ProviderForbidden(f"the key of {self.name!r} may not use this provider")
 
     def take_rate_slot(self) -> None:
-        """429 when this client is over its own rate (per replica)."""
-        rate = self.settings.rate_limit_per_s
-        if rate is None:
-            return
-        wait = self.bucket.take(1.0 / rate, self.settings.rate_limit_burst)
-        if wait > 0:
-            raise ClientRateLimited(
-                f"client {self.name!r} is limited to {rate:g} requests/s",
-                retry_after_s=max(1, round(wait)),
-            )
+        """429 when this client is over its own rate of requests (per replica)."""
+        settings = self.settings
+        _take(self.bucket, settings.rate_limit_per_s, settings.rate_limit_burst, self.name, "")
 
     def charge_vendor_call(self) -> None:
         """429 when this client is over its vendor calls per second (per replica); hits are free."""
-        rate = self.settings.vendor_calls_per_s
-        if rate is None:
-            return
-        wait = self.vendor_bucket.take(1.0 / rate, self.settings.vendor_calls_burst)
-        if wait > 0:
-            raise ClientRateLimited(
-                f"client {self.name!r} is limited to {rate:g} requests/s that need the vendor "
-                "(misses and refreshes; cached answers are not limited)",
-                retry_after_s=max(1, round(wait)),
-            )
+        settings = self.settings
+        rate, burst = settings.vendor_calls_per_s, settings.vendor_calls_burst
+        _take(self.vendor_bucket, rate, burst, self.name, VENDOR_CALLS)
 
     def budget(self) -> CallerBudget:
         """What the service charges vendor calls and waiting polls to."""
         return CallerBudget(self.name, self.charge_vendor_call, self.settings.max_concurrent_polls)
+
+
+VENDOR_CALLS = " that need the vendor (misses and refreshes; cached answers are not limited)"
+
+
+def _take(bucket: LocalBucket, rate: float | None, burst: int, client: str, what: str) -> None:
+    """A slot of `bucket` at `rate` per second (None: unlimited), else 429 naming the limit."""
+    if rate is None:
+        return
+    wait = bucket.take(1.0 / rate, burst)
+    if wait > 0:
+        raise ClientRateLimited(
+            f"client {client!r} is limited to {rate:g} requests/s{what}",
+            retry_after_s=max(1, round(wait)),
+        )
 
 
 class CallerAuth:

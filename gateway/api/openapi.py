@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway import __version__
-from gateway.errors import ERROR_CATALOGUE
+from gateway.catalogue import ERROR_CATALOGUE
 from gateway.service import Provider
 
 _PROBLEM = {

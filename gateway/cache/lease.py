@@ -21,7 +21,15 @@ from types import TracebackType
 
 import structlog
 
-from gateway.store import Announcement, CredentialStore, LeaseClaim, LeaseRef, StoreUnavailable
+from gateway.store import (
+    Announcement,
+    CredentialStore,
+    Delete,
+    LeaseClaim,
+    LeaseRef,
+    StoreUnavailable,
+    Write,
+)
 
 log = structlog.get_logger("gateway.cache")
 
@@ -61,9 +69,7 @@ class Lease:
         """Write the answer, hand the lease back and announce the write, in one round trip."""
         self._stop_renewal()
         self.held = False
-        await self._store.write(
-            key, value, ttl_s, release=LeaseRef(self.key, self.owner), announce=announce
-        )
+        await self._store.write(Write(key, value, ttl_s, LeaseRef(self.key, self.owner), announce))
 
     async def release(self) -> None:
         """Hand the lease back if still held (a lost lease is the new owner's: left alone)."""
@@ -71,7 +77,7 @@ class Lease:
         held, self.held = self.held, False
         if held and not self.lost:
             with contextlib.suppress(StoreUnavailable):
-                await self._store.delete([self.key], owner=self.owner)
+                await self._store.delete(Delete([self.key], owner=self.owner))
 
     async def __aenter__(self) -> Lease:
         return self

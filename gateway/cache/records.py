@@ -21,7 +21,7 @@ import orjson
 from gateway.cache.keys import KeySpace
 from gateway.clock import Clock
 from gateway.errors import UpstreamDetail, VendorQuotaExceeded, VendorRejectedInput
-from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store import CredentialStore, StoreUnavailable, Write
 
 _RECORD_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError)
 
@@ -53,7 +53,7 @@ class FailureMemory:
         }
         # Not kept is not fatal: the next request asks the vendor again (the store counts the failure).
         with contextlib.suppress(StoreUnavailable):
-            await self._store.write(failure_key, orjson.dumps(record), self._cooldown_s)
+            await self._store.write(Write(failure_key, orjson.dumps(record), self._cooldown_s))
 
     def raise_if_cooling_down(self, provider: str, record: bytes | None) -> None:
         """Answer a remembered rejection of this identity again, without calling the vendor."""
@@ -115,7 +115,9 @@ class QuotaBans:
         self._until[provider] = until
         self._note(provider, banned=True)
         with contextlib.suppress(StoreUnavailable):
-            await self.store.write(self.keys.ban(provider), orjson.dumps({"until": until}), seconds)
+            await self.store.write(
+                Write(self.keys.ban(provider), orjson.dumps({"until": until}), seconds)
+            )
 
     def _note(self, provider: str, *, banned: bool) -> None:
         if self.on_change is not None:

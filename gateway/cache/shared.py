@@ -22,7 +22,7 @@ from gateway.cache.lease import Lease
 from gateway.cache.local import LocalCache
 from gateway.clock import Clock
 from gateway.errors import CacheUnavailable
-from gateway.store import CredentialStore, StoreUnavailable
+from gateway.store import CredentialStore, Delete, StoreUnavailable, Write
 
 log = structlog.get_logger("gateway.cache")
 
@@ -103,7 +103,7 @@ class SharedCache:
             StoreUnavailable
         ):  # counted by the store's guard; the answer stands
             if lease is None:
-                await self._store.write(key, value, ttl_s, announce=announce)
+                await self._store.write(Write(key, value, ttl_s, announce=announce))
             else:
                 await lease.set_and_release(key, value, ttl_s, announce=announce)
 
@@ -111,8 +111,9 @@ class SharedCache:
         """Drop the entry and its failure record everywhere; 503 when the store cannot say so."""
         self.local.drop(key)
         try:
+            forget = [key, self.keys.failure(key)]
             removed = await self._store.delete(
-                [key, self.keys.failure(key)], announce=self.invalidation.announcement(key)
+                Delete(forget, announce=self.invalidation.announcement(key))
             )
         except StoreUnavailable:
             raise CacheUnavailable(

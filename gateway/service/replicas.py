@@ -9,6 +9,7 @@ single flight still holds.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from gateway.cache.entry import CacheEntry, LoginResult
 from gateway.cache.lease import Lease
@@ -25,25 +26,18 @@ LEASE_EXTRA_S = 5.0  # a lease outlasts the request deadline by this much (and i
 WAIT_FIRST_S, WAIT_MAX_S, WAIT_GROWTH = 0.02, 0.2, 1.5  # polling for another replica's answer
 
 
+@dataclass
 class ReplicaFlight:
-    def __init__(
-        self,
-        store: CredentialStore,
-        cache: SharedCache,
-        vendor: VendorCalls,
-        metrics: Metrics,
-        clock: Clock,
-    ) -> None:
-        self._store = store
-        self._cache = cache
-        self._vendor = vendor
-        self._metrics = metrics
-        self._clock = clock
+    store: CredentialStore
+    cache: SharedCache
+    vendor: VendorCalls
+    metrics: Metrics
+    clock: Clock
 
     def lease(self, provider: Provider, key: str) -> Lease:
         """The identity's lease: it outlasts the whole vendor call, retries included (renewed anyway)."""
         lease_s = provider.settings.deadline_s + LEASE_EXTRA_S
-        return Lease(self._store, self._cache.keys.lease(key), lease_s)
+        return Lease(self.store, self.cache.keys.lease(key), lease_s)
 
     async def fetch(
         self,
@@ -63,24 +57,24 @@ class ReplicaFlight:
         while True:
             if attempt is None:
                 try:
-                    attempt = await lease.acquire_and_get(self._cache.beside(provider.name, key))
+                    attempt = await lease.acquire_and_get(self.cache.beside(provider.name, key))
                 except StoreUnavailable:
-                    return await self._vendor.call(provider, inputs, key, deadline)  # here only
+                    return await self.vendor.call(provider, inputs, key, deadline)  # here only
             (leased, (current, failure, ban)), attempt = attempt, None
             async with lease:  # hands the lease back on every way out unless the answer did
-                newer = self._cache.newer(key, current, seen)
+                newer = self.cache.newer(key, current, seen)
                 if newer is not None:
                     return LoginResult.of(provider.name, provider.kind, newer, cached=False)
-                self._vendor.failures.raise_if_cooling_down(provider.name, failure)
+                self.vendor.failures.raise_if_cooling_down(provider.name, failure)
                 if leased:
-                    result = await self._vendor.call(provider, inputs, key, deadline, lease, ban)
+                    result = await self.vendor.call(provider, inputs, key, deadline, lease, ban)
                     if lease.lost:
-                        self._metrics.lost_leases.inc()
+                        self.metrics.lost_leases.inc()
                     return result
             if not waited:
                 waited = True
-                self._metrics.lock_waits.inc()
-            if self._clock.monotonic() + interval >= deadline:
+                self.metrics.lock_waits.inc()
+            if self.clock.monotonic() + interval >= deadline:
                 raise VendorTimeout(
                     "another replica's call to the vendor for this identity did not finish in time",
                     provider=provider.name,

@@ -10,7 +10,7 @@ trip.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gateway.cache.entry import CacheEntry, LoginResult, schedule
 from gateway.cache.lease import Lease
@@ -25,26 +25,16 @@ from gateway.service.limits import OutboundLimits
 from gateway.upstream import Upstream
 
 
+@dataclass
 class VendorCalls:
-    def __init__(
-        self,
-        upstream: Upstream,
-        cache: SharedCache,
-        limits: OutboundLimits,
-        failures: FailureMemory,
-        bans: QuotaBans,
-        metrics: Metrics,
-        clock: Clock,
-        rng: random.Random,
-    ) -> None:
-        self._upstream = upstream
-        self._cache = cache
-        self._limits = limits
-        self.failures = failures
-        self._bans = bans
-        self._metrics = metrics
-        self._clock = clock
-        self._rng = rng
+    upstream: Upstream
+    cache: SharedCache
+    limits: OutboundLimits
+    failures: FailureMemory
+    bans: QuotaBans
+    metrics: Metrics
+    clock: Clock
+    rng: random.Random
 
     async def call(
         self,
@@ -57,28 +47,28 @@ class VendorCalls:
     ) -> LoginResult:
         """The vendor's answer for the identity at `key`, kept in the cache. `ban` is the provider's ban
         record as the lease's read found it (None: none, or not read)."""
-        started = self._clock.monotonic()
-        self._bans.raise_if_banned(provider.name, ban)
+        started = self.clock.monotonic()
+        self.bans.raise_if_banned(provider.name, ban)
         try:
-            credential = await self._upstream.login(
+            credential = await self.upstream.login(
                 provider, inputs, deadline=deadline,
-                slot=lambda: self._limits.slot(provider.name, deadline),
+                slot=lambda: self.limits.slot(provider.name, deadline),
             )  # fmt: skip
         except VendorRejectedInput as rejected:
-            await self.failures.remember(self._cache.keys.failure(key), rejected)
+            await self.failures.remember(self.cache.keys.failure(key), rejected)
             raise
         except VendorQuotaExceeded as quota:
-            await self._bans.ban(provider.name, quota, provider.settings.quota_ban_default_s)
+            await self.bans.ban(provider.name, quota, provider.settings.quota_ban_default_s)
             raise
-        now = self._clock.time()
+        now = self.clock.time()
         entry = self._entry_for(provider, credential, now)
         if entry.expires_at is not None:
-            lifetime = self._metrics.credential_lifetime_seconds.labels(provider.name)
+            lifetime = self.metrics.credential_lifetime_seconds.labels(provider.name)
             lifetime.observe(entry.expires_at - now)
         if credential.cacheable and entry.is_fresh(now):
-            await self._cache.write(key, entry, lease)
+            await self.cache.write(key, entry, lease)
         result = LoginResult.of(provider.name, provider.kind, entry, cached=False)
-        return replace(result, vendor_ms=round((self._clock.monotonic() - started) * 1000, 3))
+        return replace(result, vendor_ms=round((self.clock.monotonic() - started) * 1000, 3))
 
     def _entry_for(self, provider: Provider, credential: Credential, now: float) -> CacheEntry:
         expires_at = credential.expires_at
@@ -87,5 +77,5 @@ class VendorCalls:
         return schedule(
             token=credential.token, expires_at=expires_at,
             keep_without_expiry_s=provider.settings.token_ttl_s, data=credential.data,
-            upstream_request_id=credential.upstream_request_id, now=now, rng=self._rng,
+            upstream_request_id=credential.upstream_request_id, now=now, rng=self.rng,
         )  # fmt: skip

@@ -6,6 +6,7 @@ mean is the service's business. Its eight methods are what the callers need, eac
 - `read` the entry (and the records beside it), taking the identity's lease when there is nothing to read;
 - `write` a value, handing the lease back and telling the other replicas, in the same round trip;
 - `delete` keys (a forgotten credential, or a lease handed back without an answer), announcing it;
+  what a write or a delete does is one request object (`Write`, `Delete`), so an option is added once;
 - `renew` a lease while a slow vendor call runs; `take_rate_slot` of a shared GCRA bucket;
 - `subscribe` to the replicas' announcements; `ping`; `close`.
 
@@ -75,6 +76,28 @@ class Announcement:
 
 
 @dataclass(frozen=True, slots=True)
+class Write:
+    """Store `value` at `key` for `ttl_s` seconds (> 0, millisecond precision); then, in the same round
+    trip, hand back `release` and publish `announce`."""
+
+    key: str
+    value: bytes
+    ttl_s: float
+    release: LeaseRef | None = None
+    announce: Announcement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Forget `keys` — with `owner`, only those holding it (a lease handed back) — then publish
+    `announce` (also with no keys)."""
+
+    keys: Sequence[str] = ()
+    owner: str | None = None
+    announce: Announcement | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReadResult:
     """Each key's value in the order asked (None: absent), and whether the claimed lease was taken."""
 
@@ -90,27 +113,11 @@ class CredentialStore(Protocol):
         value the lease's last holder wrote before handing it back is always seen. Keys outside the
         lease's Redis Cluster hash slot cost a round trip more."""
 
-    async def write(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        release: LeaseRef | None = None,
-        announce: Announcement | None = None,
-    ) -> bool:
-        """Store `value` for `ttl_s` seconds (> 0, millisecond precision), then hand back `release` and
-        publish `announce`. False only when the lease was found held by another owner (it was lost)."""
+    async def write(self, request: Write) -> bool:
+        """Do the `Write`. False only when its lease was found held by another owner (it was lost)."""
 
-    async def delete(
-        self,
-        keys: Sequence[str],
-        *,
-        owner: str | None = None,
-        announce: Announcement | None = None,
-    ) -> int:
-        """Forget `keys` — with `owner`, only those holding it (a lease handed back) — then publish
-        `announce` (also with no keys). How many keys were removed."""
+    async def delete(self, request: Delete) -> int:
+        """Do the `Delete`: how many keys were removed."""
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease only if `owner` still holds it; False when the lease was lost."""

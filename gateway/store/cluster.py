@@ -35,19 +35,18 @@ from typing import Any, TypeVar
 from redis.crc import key_slot
 
 from gateway.store import (
-    Announcement,
     CredentialStore,
+    Delete,
     LeaseClaim,
-    LeaseRef,
     ReadResult,
     StoreUnavailable,
+    Write,
 )
 from gateway.store.cluster_map import DEFAULT_REFRESH_INTERVAL_S, Address, SlotMap
 from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.redis import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
-    DEFAULT_SOCKET_TIMEOUT_S,
-    multi_host_options,
+    Connection,
 )
 from gateway.store.urls import parse_cluster_url
 
@@ -90,12 +89,8 @@ class ClusterStore:
     def from_url(
         cls,
         url: str,
+        connection: Connection = Connection(),  # noqa: B008
         *,
-        socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
-        ssl_ca_certs: str | None = None,
-        ssl_certfile: str | None = None,
-        ssl_keyfile: str | None = None,
-        pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
         on_change: Callable[[GuardedStore], None] | None = None,
         on_failure: OnFailure | None = None,
     ) -> ClusterStore:
@@ -104,19 +99,12 @@ class ClusterStore:
         ValueError for a malformed URL, never quoting it. No connection is made here.
         """
         parsed = parse_cluster_url(url)
-        options = multi_host_options(
-            url,
-            tls=parsed.tls,
-            socket_timeout_s=socket_timeout_s,
-            ssl_ca_certs=ssl_ca_certs,
-            ssl_certfile=ssl_certfile,
-            ssl_keyfile=ssl_keyfile,
-        )
+        options = connection.client_options(url, tls=parsed.tls)
         options.update(username=parsed.username, password=parsed.password)
         return cls(
             parsed.nodes,
             node_options=options,
-            pubsub_heartbeat_s=pubsub_heartbeat_s,
+            pubsub_heartbeat_s=connection.pubsub_heartbeat_s,
             on_change=on_change,
             on_failure=on_failure,
         )
@@ -154,39 +142,23 @@ class ClusterStore:
                 found[key] = await self._read_best_effort(key)
         return ReadResult([found[key] for key in keys], leased=result.leased)
 
-    async def write(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        release: LeaseRef | None = None,
-        announce: Announcement | None = None,
-    ) -> bool:
+    async def write(self, request: Write) -> bool:
         """One script on the key's node; the lease must share the key's hash slot."""
-        slot = key_slot(key.encode())
-        if release is not None and key_slot(release.key.encode()) != slot:
+        slot = key_slot(request.key.encode())
+        if request.release is not None and key_slot(request.release.key.encode()) != slot:
             raise ValueError("write: the lease must share the key's hash slot")
-        return await self._on_slot(
-            slot, "write", lambda s: s.write(key, value, ttl_s, release=release, announce=announce)
-        )
+        return await self._on_slot(slot, "write", lambda s: s.write(request))
 
-    async def delete(
-        self,
-        keys: Sequence[str],
-        *,
-        owner: str | None = None,
-        announce: Announcement | None = None,
-    ) -> int:
-        """One script per hash slot among `keys`; the announcement goes with the first."""
-        groups = _by_slot(keys)
+    async def delete(self, request: Delete) -> int:
+        """One script per hash slot among the keys; the announcement goes with the first."""
+        groups = _by_slot(request.keys)
         if not groups:
-            if announce is not None:
-                await self._on_any_node("delete", lambda s: s.delete([], announce=announce))
+            if request.announce is not None:
+                await self._on_any_node("delete", lambda s: s.delete(request))
             return 0
-        removed = 0
+        removed, announce = 0, request.announce
         for slot, group in groups.items():
-            removed += await self._delete_slot(slot, group, owner, announce)
+            removed += await self._delete_slot(slot, Delete(group, request.owner, announce))
             announce = None
         return removed
 
@@ -278,12 +250,8 @@ class ClusterStore:
         found = await self._on_slot(slot, "read", lambda store: store.read(keys))
         return found.values
 
-    async def _delete_slot(
-        self, slot: int, keys: list[str], owner: str | None, announce: Announcement | None
-    ) -> int:
-        return await self._on_slot(
-            slot, "delete", lambda store: store.delete(keys, owner=owner, announce=announce)
-        )
+    async def _delete_slot(self, slot: int, request: Delete) -> int:
+        return await self._on_slot(slot, "delete", lambda store: store.delete(request))
 
     async def _read_best_effort(self, key: str) -> bytes | None:
         try:

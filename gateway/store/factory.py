@@ -10,7 +10,7 @@ from gateway.store import CredentialStore
 from gateway.store.cluster import ClusterStore
 from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import DEFAULT_SOCKET_TIMEOUT_S, RedisStore
+from gateway.store.redis import DEFAULT_SOCKET_TIMEOUT_S, Connection, RedisStore
 from gateway.store.sentinel import SentinelStore
 from gateway.store.urls import scheme_of
 
@@ -103,20 +103,15 @@ def open_store(
         if any(value is not None for value in tls_options.values()):
             raise ValueError("TLS options need a rediss:// URL, not memory://")
         return OpenedStore(MemoryStore())
+    connection = Connection(socket_timeout_s=socket_timeout_s, **tls_options)
     if scheme in ("redis+cluster", "rediss+cluster"):
-        cluster = ClusterStore.from_url(
-            url,
-            socket_timeout_s=socket_timeout_s,
-            on_change=on_change,
-            on_failure=on_failure,
-            **tls_options,
-        )
+        cluster = ClusterStore.from_url(url, connection, on_change=on_change, on_failure=on_failure)
         return OpenedStore(cluster, cluster.guards, cluster.unserved_slots)
     backend: RedisStore
     if scheme in ("redis", "rediss", "unix"):
-        backend = RedisStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
+        backend = RedisStore.from_url(url, connection)
     elif scheme in ("redis+sentinel", "rediss+sentinel"):
-        backend = SentinelStore.from_url(url, socket_timeout_s=socket_timeout_s, **tls_options)
+        backend = SentinelStore.from_url(url, connection)
     else:
         raise ValueError(_unsupported_scheme_message(scheme))
     guard = GuardedStore(

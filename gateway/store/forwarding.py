@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from gateway.store import Announcement, CredentialStore, LeaseClaim, LeaseRef, ReadResult
+from gateway.store import CredentialStore, Delete, LeaseClaim, ReadResult, Write
 
 T = TypeVar("T")
 
@@ -29,30 +29,11 @@ class ForwardingStore:
     async def read(self, keys: Sequence[str], *, claim: LeaseClaim | None = None) -> ReadResult:
         return await self._forward("read", lambda: self._inner.read(keys, claim=claim))
 
-    async def write(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        release: LeaseRef | None = None,
-        announce: Announcement | None = None,
-    ) -> bool:
-        return await self._forward(
-            "write",
-            lambda: self._inner.write(key, value, ttl_s, release=release, announce=announce),
-        )
+    async def write(self, request: Write) -> bool:
+        return await self._forward("write", lambda: self._inner.write(request))
 
-    async def delete(
-        self,
-        keys: Sequence[str],
-        *,
-        owner: str | None = None,
-        announce: Announcement | None = None,
-    ) -> int:
-        return await self._forward(
-            "delete", lambda: self._inner.delete(keys, owner=owner, announce=announce)
-        )
+    async def delete(self, request: Delete) -> int:
+        return await self._forward("delete", lambda: self._inner.delete(request))
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         return await self._forward("renew", lambda: self._inner.renew(key, owner, lease_s))

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from gateway.store import Announcement, LeaseClaim, LeaseRef, ReadResult, StoreUnavailable
+from gateway.store import Announcement, Delete, LeaseClaim, ReadResult, StoreUnavailable, Write
 
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_PENDING_MESSAGES = 10_000
@@ -101,43 +101,30 @@ class MemoryStore:
             self._write(claim.key, claim.owner.encode(), lease_ms)
         return ReadResult([self._value(key) for key in keys], leased=leased)
 
-    async def write(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        release: LeaseRef | None = None,
-        announce: Announcement | None = None,
-    ) -> bool:
-        """Store `value` for `ttl_s`, hand back `release`, publish `announce` (see the protocol)."""
-        self._write(key, bytes(value), ttl_to_milliseconds(ttl_s))
+    async def write(self, request: Write) -> bool:
+        """Store the value, hand back the lease, publish the announcement (see `Write`)."""
+        self._write(request.key, bytes(request.value), ttl_to_milliseconds(request.ttl_s))
         kept = True
-        if release is not None:
+        if (release := request.release) is not None:
             holder = self._value(release.key)
             if holder == release.owner.encode():
                 del self._entries[release.key]
             kept = holder is None or holder == release.owner.encode()
-        if announce is not None:
-            self._publish(announce)
+        if request.announce is not None:
+            self._publish(request.announce)
         return kept
 
-    async def delete(
-        self,
-        keys: Sequence[str],
-        *,
-        owner: str | None = None,
-        announce: Announcement | None = None,
-    ) -> int:
-        """Forget `keys` (only those holding `owner`, when given), then publish `announce`."""
+    async def delete(self, request: Delete) -> int:
+        """Forget the keys (only those holding the owner, when given), then publish (see `Delete`)."""
+        owner = request.owner
         removed = 0
-        for key in keys:
+        for key in request.keys:
             value = self._value(key)
             if value is not None and (owner is None or value == owner.encode()):
                 del self._entries[key]
                 removed += 1
-        if announce is not None:
-            self._publish(announce)
+        if request.announce is not None:
+            self._publish(request.announce)
         return removed
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:

@@ -7,7 +7,7 @@ per Cluster node.
 Each method is one round trip: a plain command where one does the job, else one Lua script (claim the
 lease and read; write, hand the lease back and publish; delete owner-checked and publish). The scripts
 are idempotent for the lease's owner, because a command whose connection broke is sent once more (see
-`client_options`): a claim the first try made reads as taken, a hand-back already done is no loss.
+`Connection`): a claim the first try made reads as taken, a hand-back already done is no loss.
 
 Each subscription holds its own connection. It is announced live only once the server has confirmed the
 SUBSCRIBE (a message published before that would be missed), and an idle one is PINGed every
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from redis.asyncio import Redis
@@ -33,10 +34,11 @@ from redis.exceptions import RedisError
 
 from gateway.store import (
     Announcement,
+    Delete,
     LeaseClaim,
-    LeaseRef,
     ReadResult,
     StoreUnavailable,
+    Write,
 )
 from gateway.store.memory import ttl_to_milliseconds
 from gateway.store.redis_errors import unavailable_on_error
@@ -54,6 +56,47 @@ DEFAULT_PUBSUB_HEARTBEAT_S: Final = 5.0
 # A broken pooled connection is replaced and its command sent once more, after a jittered pause of at
 # most this long; a second failure is the answer.
 RECONNECT_JITTER_S: Final = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How every connection of a Redis backend is made: timeouts, TLS files, the pub/sub heartbeat.
+
+    Every socket operation is bounded by `socket_timeout_s`. A command whose connection turns out to be
+    broken is sent once more on a fresh connection, after a jittered pause of at most
+    RECONNECT_JITTER_S: a Redis restart (upgrade, eviction, node move) leaves every pooled connection
+    dead, and the pool does not always notice at checkout (redis-py 8.1 skips that check when
+    maintenance notifications are enabled, its default), so without this each one would cost a failed
+    command — and a vendor call. Only connection errors are retried, never a timeout (a server that
+    does not answer would just cost another timeout); the scripts are idempotent for their owner, so a
+    command resent after its reply was lost does no harm. A failure costs at most two connects.
+    """
+
+    socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S
+
+    def client_options(self, url: str, *, tls: bool | None) -> dict[str, Any]:
+        """redis-py options for `url`'s connections. `tls`: whether to add ssl=True (the multi-host
+        schemes; None for a URL whose scheme redis-py reads itself). TLS files without a TLS scheme
+        are refused (ValueError)."""
+        options: dict[str, Any] = {
+            "socket_timeout": self.socket_timeout_s,
+            "socket_connect_timeout": self.socket_timeout_s,
+            "retry": Retry(
+                FullJitterBackoff(cap=RECONNECT_JITTER_S, base=RECONNECT_JITTER_S / 4),
+                retries=1,
+                supported_errors=(RedisConnectionError,),
+            ),
+        }
+        files = tls_options(url, self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        if tls is None or tls:
+            options.update(files)
+        if tls:
+            options["ssl"] = True
+        return options
 
 
 class RedisStore:
@@ -86,23 +129,13 @@ class RedisStore:
         self._take_rate_slot = client.register_script(TAKE_RATE_SLOT_LUA)
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
-        ssl_ca_certs: str | None = None,
-        ssl_certfile: str | None = None,
-        ssl_keyfile: str | None = None,
-        pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
-    ) -> RedisStore:
+    def from_url(cls, url: str, connection: Connection = Connection()) -> RedisStore:
         """A store for `redis://`, `rediss://` (TLS, with optional CA and client cert) or `unix://`.
 
         No connection is made here; the first command connects.
         """
-        options = client_options(socket_timeout_s)
-        options.update(tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile))
-        return cls(Redis.from_url(url, **options), pubsub_heartbeat_s=pubsub_heartbeat_s)
+        options = connection.client_options(url, tls=None)
+        return cls(Redis.from_url(url, **options), pubsub_heartbeat_s=connection.pubsub_heartbeat_s)
 
     async def read(self, keys: Sequence[str], *, claim: LeaseClaim | None = None) -> ReadResult:
         """The values of `keys`, after trying `claim`'s lease (see CredentialStore.read)."""
@@ -126,39 +159,28 @@ class RedisStore:
         values = [cast("bytes | None", value) for value in reply[1:]]
         return ReadResult(values + [None] * (len(keys) - len(values)), leased=reply[0] == 1)
 
-    async def write(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        release: LeaseRef | None = None,
-        announce: Announcement | None = None,
-    ) -> bool:
-        """Store `value` for `ttl_s`, hand back `release`, publish `announce` (see the protocol)."""
-        ttl_ms = ttl_to_milliseconds(ttl_s)
-        if release is None and announce is None:
+    async def write(self, request: Write) -> bool:
+        """A SET, or one script when the lease is handed back or the write announced (see `Write`)."""
+        ttl_ms = ttl_to_milliseconds(request.ttl_s)
+        release = request.release
+        if release is None and request.announce is None:
             with unavailable_on_error("SET"):
                 self._ready()
-                await self._client.set(key, value, px=ttl_ms)
+                await self._client.set(request.key, request.value, px=ttl_ms)
             return True
-        keys = [key] if release is None else [key, release.key]
-        channel, message = _announced(announce)
+        keys = [request.key] if release is None else [request.key, release.key]
+        channel, message = _announced(request.announce)
+        owner = release.owner if release else ""
         with unavailable_on_error("EVALSHA (write)"):
             self._ready()
             kept: int = await self._write(
-                keys=keys, args=[value, ttl_ms, release.owner if release else "", channel, message]
+                keys=keys, args=[request.value, ttl_ms, owner, channel, message]
             )
         return kept == 1
 
-    async def delete(
-        self,
-        keys: Sequence[str],
-        *,
-        owner: str | None = None,
-        announce: Announcement | None = None,
-    ) -> int:
-        """Forget `keys` (only those holding `owner`, when given), then publish `announce`."""
+    async def delete(self, request: Delete) -> int:
+        """A DEL, a PUBLISH, or one script for an owner-checked or announced delete (see `Delete`)."""
+        keys, owner, announce = request.keys, request.owner, request.announce
         if owner is None and announce is None:
             if not keys:
                 return 0
@@ -272,43 +294,3 @@ async def close_quietly(closable: PubSub | Redis) -> None:
     """Close a pub/sub or client whose connection may already have broken; it is over either way."""
     with suppress(RedisError, OSError):
         await closable.aclose()
-
-
-def client_options(socket_timeout_s: float) -> dict[str, Any]:
-    """Connection options every Redis connection of the store uses.
-
-    Every socket operation is bounded by `socket_timeout_s`. A command whose connection turns out to be
-    broken is sent once more on a fresh connection, after a jittered pause of at most
-    RECONNECT_JITTER_S: a Redis restart (upgrade, eviction, node move) leaves every pooled connection
-    dead, and the pool does not always notice at checkout (redis-py 8.1 skips that check when
-    maintenance notifications are enabled, its default), so without this each one would cost a failed
-    command — and a vendor call. Only connection errors are retried, never a timeout (a server that
-    does not answer would just cost another timeout); the scripts are idempotent for their owner, so a
-    command resent after its reply was lost does no harm. A failure costs at most two connects.
-    """
-    return {
-        "socket_timeout": socket_timeout_s,
-        "socket_connect_timeout": socket_timeout_s,
-        "retry": Retry(
-            FullJitterBackoff(cap=RECONNECT_JITTER_S, base=RECONNECT_JITTER_S / 4),
-            retries=1,
-            supported_errors=(RedisConnectionError,),
-        ),
-    }
-
-
-def multi_host_options(
-    url: str,
-    *,
-    tls: bool,
-    socket_timeout_s: float,
-    ssl_ca_certs: str | None,
-    ssl_certfile: str | None,
-    ssl_keyfile: str | None,
-) -> dict[str, Any]:
-    """client_options plus, for a TLS scheme, ssl=True and the TLS files (refused without TLS)."""
-    options = client_options(socket_timeout_s)
-    files = tls_options(url, ssl_ca_certs, ssl_certfile, ssl_keyfile)
-    if tls:
-        options.update(ssl=True, **files)
-    return options

@@ -6,11 +6,12 @@ See gateway.encryption for the layout and the rotation rule. A value that does n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 
 from gateway.encryption import EncryptionKey, open_sealed, seal
-from gateway.store import Announcement, CredentialStore, LeaseClaim, LeaseRef, ReadResult
+from gateway.store import CredentialStore, LeaseClaim, ReadResult, Write
 from gateway.store.forwarding import ForwardingStore
 
 log = structlog.get_logger("gateway.store")
@@ -30,17 +31,9 @@ class SealedStore(ForwardingStore):
         opened = [self._open(key, value) for key, value in zip(keys, found.values, strict=True)]
         return ReadResult(opened, leased=found.leased)
 
-    async def write(
-        self,
-        key: str,
-        value: bytes,
-        ttl_s: float,
-        *,
-        release: LeaseRef | None = None,
-        announce: Announcement | None = None,
-    ) -> bool:
-        sealed = seal(self._keys[0], key, value)
-        return await self._inner.write(key, sealed, ttl_s, release=release, announce=announce)
+    async def write(self, request: Write) -> bool:
+        sealed = seal(self._keys[0], request.key, request.value)
+        return await self._inner.write(replace(request, value=sealed))
 
     def _open(self, key: str, sealed: bytes | None) -> bytes | None:
         if sealed is None:

@@ -34,9 +34,8 @@ from redis.exceptions import RedisError
 
 from gateway.store.redis import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
-    DEFAULT_SOCKET_TIMEOUT_S,
+    Connection,
     RedisStore,
-    multi_host_options,
 )
 from gateway.store.redis_errors import unavailable_on_error
 from gateway.store.urls import parse_sentinel_url
@@ -106,29 +105,13 @@ class SentinelStore(RedisStore):
         self._master_check: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
-        ssl_ca_certs: str | None = None,
-        ssl_certfile: str | None = None,
-        ssl_keyfile: str | None = None,
-        pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
-    ) -> SentinelStore:
+    def from_url(cls, url: str, connection: Connection = Connection()) -> SentinelStore:  # noqa: B008
         """A store for a `redis+sentinel://` or `rediss+sentinel://` URL (see the module docstring).
 
         ValueError for a malformed URL, never quoting it. No connection is made here.
         """
         parsed = parse_sentinel_url(url)
-        options = multi_host_options(
-            url,
-            tls=parsed.tls,
-            socket_timeout_s=socket_timeout_s,
-            ssl_ca_certs=ssl_ca_certs,
-            ssl_certfile=ssl_certfile,
-            ssl_keyfile=ssl_keyfile,
-        )
+        options = connection.client_options(url, tls=parsed.tls)
         sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             list(parsed.sentinels),
             # Without sentinel_kwargs only the socket_* options would reach the sentinel connections;
@@ -142,7 +125,9 @@ class SentinelStore(RedisStore):
             password=parsed.password,
             **options,
         )
-        return cls(sentinel, parsed.service, db=parsed.db, pubsub_heartbeat_s=pubsub_heartbeat_s)
+        return cls(
+            sentinel, parsed.service, db=parsed.db, pubsub_heartbeat_s=connection.pubsub_heartbeat_s
+        )
 
     async def close(self) -> None:
         """Close the master connections and the connections to the sentinels."""

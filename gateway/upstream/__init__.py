@@ -82,23 +82,13 @@ def in_local_clock(credential: Credential, *, offset_s: float) -> Credential:
 
 
 def breaker_policy(provider: Provider) -> BreakerPolicy:
-    settings = provider.settings.breaker
-    return BreakerPolicy(
-        open_s=settings.open_s,
-        consecutive_failures=settings.consecutive_failures,
-        failure_ratio=settings.failure_ratio,
-        min_calls=settings.min_calls,
-        window_s=settings.window_s,
-    )
+    """The provider's breaker settings, field for field (BreakerSettings documents them)."""
+    return BreakerPolicy(**provider.settings.breaker.model_dump())
 
 
 def retry_budget_policy(provider: Provider) -> RetryBudgetPolicy:
-    settings = provider.settings.retry
-    return RetryBudgetPolicy(
-        ratio=settings.budget_ratio,
-        min_retries=settings.budget_min_retries,
-        window_s=settings.budget_window_s,
-    )
+    retry = provider.settings.retry
+    return RetryBudgetPolicy(retry.budget_ratio, retry.budget_min_retries, retry.budget_window_s)
 
 
 def is_retryable(error: GatewayError) -> bool:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gateway.cache.lease import Lease
-from gateway.store import Announcement
+from gateway.store import Announcement, Delete
 from gateway.store.redis import RedisStore
 from tests.store.ops import get, hand_back
 
@@ -45,7 +45,7 @@ async def test_a_lost_lease_is_detected_and_never_releases_the_new_owners_lock(
     assert await taken(first)
     async with first:
         await redis_store.delete(
-            [key]
+            Delete([key])
         )  # as if the lease had run out while this process was stalled
         second = Lease(redis_store, key, lease_s=5)
         assert await taken(second)

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from gateway.encryption import EncryptionKeyError, open_sealed, parse_encryption_keys, seal
+from gateway.store import Write
 from gateway.store.memory import MemoryStore
 from gateway.store.sealed import SealedStore
 from tests.store.ops import get
@@ -51,10 +52,10 @@ async def test_rotation_new_key_seals_old_key_still_opens() -> None:
     backend = MemoryStore()
     old_entry, new_entry = new_key("2025"), new_key("2026")
     before = SealedStore(backend, parse_encryption_keys([old_entry]))
-    await before.write("gw:v1:{a}:cred", b"old", 60)
+    await before.write(Write("gw:v1:{a}:cred", b"old", 60))
     after = SealedStore(backend, parse_encryption_keys([new_entry, old_entry]))
     assert await get(after, "gw:v1:{a}:cred") == b"old"
-    await after.write("gw:v1:{b}:cred", b"new", 60)
+    await after.write(Write("gw:v1:{b}:cred", b"new", 60))
     raw = await get(backend, "gw:v1:{b}:cred")
     assert raw is not None and raw[2 : 2 + 4] == b"2026"
     dropped_old = SealedStore(backend, parse_encryption_keys([new_entry]))

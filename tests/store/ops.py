@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.store import Announcement, CredentialStore, LeaseClaim
+from gateway.store import Announcement, CredentialStore, Delete, LeaseClaim
 
 
 async def get(store: CredentialStore, key: str) -> bytes | None:
@@ -31,9 +31,9 @@ async def claim_and_read(
 
 async def hand_back(store: CredentialStore, lease: str, owner: str) -> bool:
     """Hand the lease back (an owner-checked delete); True when it was removed."""
-    return await store.delete([lease], owner=owner) == 1
+    return await store.delete(Delete([lease], owner=owner)) == 1
 
 
 async def publish(store: CredentialStore, channel: str, message: str) -> None:
     """Announce `message` on `channel` without touching a key."""
-    await store.delete([], announce=Announcement(channel, message))
+    await store.delete(Delete([], announce=Announcement(channel, message)))

@@ -16,8 +16,9 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from gateway.store import StoreUnavailable
+from gateway.store import StoreUnavailable, Write
 from gateway.store.cluster import ClusterStore
+from gateway.store.redis import Connection
 from tests.redis_server import RedisClusterProcesses, RedisServerProcess, distinct_free_ports
 from tests.store.ops import claim, get, hand_back, publish
 from tests.store.test_store_contract import (
@@ -83,8 +84,8 @@ async def test_one_identity_shares_a_slot_while_identities_spread_over_the_nodes
             owner = owners[slots.pop()]
             nodes_used.add(owner)
 
-            await cluster_store.write(keys["cred"], b"token-" + digest.encode(), LONG_S)
-            await cluster_store.write(keys["fail"], b"cooldown", LONG_S)
+            await cluster_store.write(Write(keys["cred"], b"token-" + digest.encode(), LONG_S))
+            await cluster_store.write(Write(keys["fail"], b"cooldown", LONG_S))
             assert await claim(cluster_store, keys["lock"], "owner-a", LONG_S)
             # The node owning the slot holds all three, as written through the store.
             on_owner = clients[owner]
@@ -128,10 +129,10 @@ async def test_a_node_down_is_store_unavailable_and_the_store_recovers_when_it_r
     ping raise StoreUnavailable promptly, never quoting a value, and a subscription on that node ends.
     Once the node is back the same store works again, pub/sub included."""
     cluster = start_redis_cluster(node_timeout_ms=1000)  # the survivors notice within seconds
-    store = ClusterStore.from_url(cluster.url, pubsub_heartbeat_s=0.5)
+    store = ClusterStore.from_url(cluster.url, Connection(pubsub_heartbeat_s=0.5))
     victim, *survivors = cluster.nodes
     try:
-        await store.write("k", b"before", LONG_S)
+        await store.write(Write("k", b"before", LONG_S))
         async with subscribed(store, "channel") as subscription:  # the first startup node: victim
             victim.stop()
             with pytest.raises(StoreUnavailable):
@@ -160,7 +161,7 @@ async def test_a_node_down_is_store_unavailable_and_the_store_recovers_when_it_r
         async def works_again() -> bool:
             try:
                 await store.ping()
-                await store.write("k", b"after", LONG_S)
+                await store.write(Write("k", b"after", LONG_S))
                 return await get(store, "k") == b"after"
             except StoreUnavailable:
                 return False
@@ -187,7 +188,7 @@ async def test_a_password_reaches_every_node_and_the_subscriber(
     wrong = ClusterStore.from_url(cluster.url.replace("cluster-secret", "not-it"))
     try:
         for n in range(10):
-            await store.write(f"k{n}", b"v", LONG_S)
+            await store.write(Write(f"k{n}", b"v", LONG_S))
             assert await get(store, f"k{n}") == b"v"
         async with subscribed(store, "channel") as subscription:
             await publish(store, "channel", "authenticated")
@@ -207,7 +208,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
     redis_cluster_url: str, key_prefix: str
 ) -> None:
     """A task looping over ClusterStore calls or reading a subscription stops when cancelled."""
-    store = ClusterStore.from_url(redis_cluster_url, pubsub_heartbeat_s=0.005)
+    store = ClusterStore.from_url(redis_cluster_url, Connection(pubsub_heartbeat_s=0.005))
 
     async def poll(stop: asyncio.Event) -> None:
         while not stop.is_set():

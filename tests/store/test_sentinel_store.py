@@ -14,7 +14,8 @@ from uuid import uuid4
 import pytest
 from redis.asyncio import Redis
 
-from gateway.store import StoreUnavailable
+from gateway.store import StoreUnavailable, Write
+from gateway.store.redis import Connection
 from gateway.store.sentinel import SentinelStore
 from tests.redis_server import RedisSentinelProcesses, distinct_free_ports
 from tests.store.ops import claim, get, hand_back, publish
@@ -42,7 +43,7 @@ async def works_end_to_end(store: SentinelStore, key: str) -> bool:
         f"{key}:lock:{uuid4().hex}"  # a fresh lock each try: a failed try may leave its lock held
     )
     try:
-        await store.write(key, b"after-failover", LONG_S)
+        await store.write(Write(key, b"after-failover", LONG_S))
         return (
             await get(store, key) == b"after-failover"
             and await claim(store, lock, "owner-a", LONG_S)
@@ -73,7 +74,7 @@ async def test_the_same_store_follows_the_master_through_a_failover(
     A subscription held through the failover ends with StoreUnavailable (so its owner subscribes
     again) instead of listening to the old master."""
     setup = start_redis_sentinel()
-    store = SentinelStore.from_url(setup.url, pubsub_heartbeat_s=0.2)
+    store = SentinelStore.from_url(setup.url, Connection(pubsub_heartbeat_s=0.2))
     held = store.subscribe("held")
     try:
         assert await works_end_to_end(store, "before")
@@ -133,7 +134,7 @@ async def test_passwords_reach_the_master_and_the_sentinels(
     wrong_master = SentinelStore.from_url(setup.url.replace("master-secret", "not-it"))
     wrong_sentinels = SentinelStore.from_url(setup.url.replace("sentinel-secret", "not-it"))
     try:
-        await store.write("k", b"v", LONG_S)
+        await store.write(Write("k", b"v", LONG_S))
         assert await get(store, "k") == b"v"
         async with subscribed(store, "channel") as subscription:
             await publish(store, "channel", "authenticated")
@@ -180,7 +181,7 @@ async def test_a_stopped_sentinel_is_passed_over(
     setup.sentinels[0].stop()
     store = SentinelStore.from_url(setup.url)
     try:
-        await store.write("k", b"v", LONG_S)
+        await store.write(Write("k", b"v", LONG_S))
         assert await get(store, "k") == b"v"
     finally:
         await store.close()
@@ -191,7 +192,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
     redis_sentinel_url: str, key_prefix: str
 ) -> None:
     """A task looping over SentinelStore calls or reading a subscription stops when cancelled."""
-    store = SentinelStore.from_url(redis_sentinel_url, pubsub_heartbeat_s=0.005)
+    store = SentinelStore.from_url(redis_sentinel_url, Connection(pubsub_heartbeat_s=0.005))
 
     async def poll(stop: asyncio.Event) -> None:
         while not stop.is_set():

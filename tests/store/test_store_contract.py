@@ -23,11 +23,13 @@ from redis.asyncio import Redis
 from gateway.store import (
     Announcement,
     CredentialStore,
+    Delete,
     LeaseRef,
     StoreUnavailable,
+    Write,
 )
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import RedisStore
+from gateway.store.redis import Connection, RedisStore
 from tests.redis_server import StartRedisServer, free_loopback_port
 from tests.store.ops import claim, claim_and_read, get, hand_back, publish
 
@@ -91,7 +93,7 @@ async def test_set_then_get_returns_the_exact_bytes(
     store: CredentialStore, key_prefix: str, value: bytes
 ) -> None:
     """A stored value reads back byte for byte, an empty value included (it is not "absent")."""
-    await store.write(f"{key_prefix}k", value, LONG_S)
+    await store.write(Write(f"{key_prefix}k", value, LONG_S))
     assert await get(store, f"{key_prefix}k") == value
 
 
@@ -102,9 +104,9 @@ async def test_get_of_an_absent_key_is_none(store: CredentialStore, key_prefix: 
 
 async def test_keys_are_independent(store: CredentialStore, key_prefix: str) -> None:
     """Writing or deleting one key leaves the others as they were."""
-    await store.write(f"{key_prefix}a", b"A", LONG_S)
-    await store.write(f"{key_prefix}b", b"B", LONG_S)
-    await store.delete([f"{key_prefix}a"])
+    await store.write(Write(f"{key_prefix}a", b"A", LONG_S))
+    await store.write(Write(f"{key_prefix}b", b"B", LONG_S))
+    await store.delete(Delete([f"{key_prefix}a"]))
     assert await get(store, f"{key_prefix}a") is None
     assert await get(store, f"{key_prefix}b") == b"B"
 
@@ -113,8 +115,8 @@ async def test_a_value_expires_after_its_ttl_while_a_longer_one_stays(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """A short-TTL value reads as absent once its TTL passes; a long-TTL value written with it stays."""
-    await store.write(f"{key_prefix}short", b"s", SHORT_S)
-    await store.write(f"{key_prefix}long", b"l", LONG_S)
+    await store.write(Write(f"{key_prefix}short", b"s", SHORT_S))
+    await store.write(Write(f"{key_prefix}long", b"l", LONG_S))
     assert await get(store, f"{key_prefix}short") == b"s"
 
     async def short_is_gone() -> bool:
@@ -129,7 +131,7 @@ async def test_a_sub_millisecond_ttl_still_stores_and_expires(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """A positive TTL below one millisecond is accepted (rounded up to 1 ms) and expires at once."""
-    await store.write(f"{key_prefix}k", b"v", 0.0001)
+    await store.write(Write(f"{key_prefix}k", b"v", 0.0001))
 
     async def is_gone() -> bool:
         return await get(store, f"{key_prefix}k") is None
@@ -143,7 +145,7 @@ async def test_a_ttl_that_is_not_positive_and_finite_is_refused(
 ) -> None:
     """write and a lease claim raise ValueError for a zero, negative, NaN or infinite TTL and write nothing."""
     with pytest.raises(ValueError, match="positive finite"):
-        await store.write(f"{key_prefix}k", b"v", ttl_s)
+        await store.write(Write(f"{key_prefix}k", b"v", ttl_s))
     with pytest.raises(ValueError, match="positive finite"):
         await claim(store, f"{key_prefix}lock", "a", ttl_s)
     assert await get(store, f"{key_prefix}k") is None
@@ -154,8 +156,8 @@ async def test_overwrite_replaces_both_value_and_ttl(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """Setting a key again replaces its value and its TTL (a long TTL cut short expires)."""
-    await store.write(f"{key_prefix}k", b"old", LONG_S)
-    await store.write(f"{key_prefix}k", b"new", SHORT_S)
+    await store.write(Write(f"{key_prefix}k", b"old", LONG_S))
+    await store.write(Write(f"{key_prefix}k", b"new", SHORT_S))
     assert await get(store, f"{key_prefix}k") == b"new"
 
     async def is_gone() -> bool:
@@ -168,24 +170,24 @@ async def test_delete_says_whether_something_was_removed(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """delete counts a present key (which is then absent) and not an absent one."""
-    assert await store.delete([f"{key_prefix}k"]) == 0
-    await store.write(f"{key_prefix}k", b"v", LONG_S)
-    assert await store.delete([f"{key_prefix}k"]) == 1
+    assert await store.delete(Delete([f"{key_prefix}k"])) == 0
+    await store.write(Write(f"{key_prefix}k", b"v", LONG_S))
+    assert await store.delete(Delete([f"{key_prefix}k"])) == 1
     assert await get(store, f"{key_prefix}k") is None
-    assert await store.delete([f"{key_prefix}k"]) == 0
+    assert await store.delete(Delete([f"{key_prefix}k"])) == 0
 
 
 async def test_delete_of_an_expired_key_returns_false(
     store: CredentialStore, key_prefix: str
 ) -> None:
     """An expired key counts as absent for delete too."""
-    await store.write(f"{key_prefix}k", b"v", SHORT_S)
+    await store.write(Write(f"{key_prefix}k", b"v", SHORT_S))
 
     async def is_gone() -> bool:
         return await get(store, f"{key_prefix}k") is None
 
     assert await eventually(is_gone)
-    assert await store.delete([f"{key_prefix}k"]) == 0
+    assert await store.delete(Delete([f"{key_prefix}k"])) == 0
 
 
 async def test_ping_answers(store: CredentialStore) -> None:
@@ -291,8 +293,8 @@ async def test_a_claim_takes_the_lease_and_reads_each_key(
     of one identity (one hash tag) and a key elsewhere (a provider-wide record) alike."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, absent, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.write(value, b"\x00cached\xff", LONG_S)
-    await store.write(elsewhere, b"banned", LONG_S)
+    await store.write(Write(value, b"\x00cached\xff", LONG_S))
+    await store.write(Write(elsewhere, b"banned", LONG_S))
     taken, values = await claim_and_read(store, lock, "owner-a", LONG_S, [value, absent, elsewhere])
     assert (taken, values) == (True, [b"\x00cached\xff", None, b"banned"])
     assert await get(store, lock) == b"owner-a"
@@ -305,7 +307,7 @@ async def test_a_claim_reads_even_when_the_lease_is_taken(
     tag = f"{key_prefix}{{identity}}"
     lock, value = f"{tag}:lock", f"{tag}:cred"
     await claim(store, lock, "owner-a", LONG_S)
-    await store.write(value, b"written by owner-a", LONG_S)
+    await store.write(Write(value, b"written by owner-a", LONG_S))
     assert await claim_and_read(store, lock, "owner-b", LONG_S, [value]) == (
         False,
         [b"written by owner-a"],
@@ -334,9 +336,9 @@ async def test_unless_cached_reads_a_present_value_and_leaves_the_lease_alone(
     """When the first key holds a value, the lease is not tried and only that value comes back."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, other, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.write(value, b"cached", LONG_S)
-    await store.write(other, b"failure", LONG_S)
-    await store.write(elsewhere, b"banned", LONG_S)
+    await store.write(Write(value, b"cached", LONG_S))
+    await store.write(Write(other, b"failure", LONG_S))
+    await store.write(Write(elsewhere, b"banned", LONG_S))
     answer = await claim_and_read(
         store, lock, "owner-a", LONG_S, [value, other, elsewhere], unless_cached=True
     )
@@ -351,8 +353,8 @@ async def test_unless_cached_takes_the_lease_when_there_is_nothing_to_read(
     """With the first key absent it behaves as a plain claim: lease tried, every key read."""
     tag = f"{key_prefix}{{identity}}"
     lock, value, other, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.write(other, b"failure", LONG_S)
-    await store.write(elsewhere, b"banned", LONG_S)
+    await store.write(Write(other, b"failure", LONG_S))
+    await store.write(Write(elsewhere, b"banned", LONG_S))
     keys = [value, other, elsewhere]
     first = await claim_and_read(store, lock, "owner-a", LONG_S, keys, unless_cached=True)
     assert first == (True, [None, b"failure", b"banned"])
@@ -371,11 +373,13 @@ async def test_a_write_that_hands_the_lease_back_stores_frees_and_announces(
     await claim(store, lock, "owner-a", LONG_S)
     async with subscribed(store, channel) as subscription:
         released = await store.write(
-            value,
-            b"token",
-            SHORT_S,
-            release=LeaseRef(lock, "owner-a"),
-            announce=Announcement(channel, "m1"),
+            Write(
+                value,
+                b"token",
+                SHORT_S,
+                release=LeaseRef(lock, "owner-a"),
+                announce=Announcement(channel, "m1"),
+            )
         )
         assert released is True
         assert await next_message(subscription) == "m1"
@@ -398,11 +402,13 @@ async def test_a_write_by_a_lost_holder_stores_but_leaves_the_new_lease(
     await claim(store, lock, "owner-b", LONG_S)
     async with subscribed(store, channel) as subscription:
         released = await store.write(
-            value,
-            b"late",
-            LONG_S,
-            release=LeaseRef(lock, "owner-a"),
-            announce=Announcement(channel, "m2"),
+            Write(
+                value,
+                b"late",
+                LONG_S,
+                release=LeaseRef(lock, "owner-a"),
+                announce=Announcement(channel, "m2"),
+            )
         )
         assert released is False
         assert await next_message(subscription) == "m2"
@@ -417,7 +423,7 @@ async def test_a_write_can_announce_without_a_lease(
     channel = f"{key_prefix}channel"
     async with subscribed(store, channel) as subscription:
         assert await store.write(
-            f"{key_prefix}k", b"v", LONG_S, announce=Announcement(channel, "w")
+            Write(f"{key_prefix}k", b"v", LONG_S, announce=Announcement(channel, "w"))
         )
         assert await next_message(subscription) == "w"
     assert await get(store, f"{key_prefix}k") == b"v"
@@ -431,10 +437,12 @@ async def test_a_delete_forgets_several_keys_and_announces_it(
     tag = f"{key_prefix}{{identity}}"
     keys = [f"{tag}:cred", f"{tag}:fail", f"{key_prefix}elsewhere"]
     for key in keys:
-        await store.write(key, b"v", LONG_S)
+        await store.write(Write(key, b"v", LONG_S))
     channel = f"{key_prefix}channel"
     async with subscribed(store, channel) as subscription:
-        removed = await store.delete([*keys, f"{tag}:absent"], announce=Announcement(channel, "d"))
+        removed = await store.delete(
+            Delete([*keys, f"{tag}:absent"], announce=Announcement(channel, "d"))
+        )
         assert removed == 3
         assert await next_message(subscription) == "d"
     assert [await get(store, key) for key in keys] == [None, None, None]
@@ -447,7 +455,7 @@ async def test_an_owner_checked_delete_removes_only_keys_holding_that_owner(
     mine, theirs = f"{key_prefix}{{a}}:lock", f"{key_prefix}{{b}}:lock"
     assert await claim(store, mine, "owner-a", LONG_S)
     assert await claim(store, theirs, "owner-b", LONG_S)
-    assert await store.delete([mine, theirs], owner="owner-a") == 1
+    assert await store.delete(Delete([mine, theirs], owner="owner-a")) == 1
     assert await get(store, mine) is None
     assert await get(store, theirs) == b"owner-b"
 
@@ -462,11 +470,13 @@ async def test_claims_and_hand_backs_refuse_a_ttl_that_is_not_positive_and_finit
     await claim(store, f"{tag}:lock", "a", LONG_S)
     with pytest.raises(ValueError, match="TTL"):
         await store.write(
-            f"{tag}:cred",
-            b"v",
-            math.inf,
-            release=LeaseRef(f"{tag}:lock", "a"),
-            announce=Announcement("c", "m"),
+            Write(
+                f"{tag}:cred",
+                b"v",
+                math.inf,
+                release=LeaseRef(f"{tag}:lock", "a"),
+                announce=Announcement("c", "m"),
+            )
         )
     assert await get(store, f"{tag}:cred") is None
     assert await get(store, f"{tag}:lock") == b"a"
@@ -589,15 +599,17 @@ def every_operation(store: CredentialStore) -> dict[str, Callable[[], Awaitable[
         "read": lambda: get(store, key),
         "read many": lambda: store.read([key, "{id}:fail"]),
         "read claiming": lambda: claim_and_read(store, lock, "owner-a", LONG_S, [key]),
-        "write": lambda: store.write(key, SECRET_VALUE, LONG_S),
+        "write": lambda: store.write(Write(key, SECRET_VALUE, LONG_S)),
         "write handing back": lambda: store.write(
-            key,
-            SECRET_VALUE,
-            LONG_S,
-            release=LeaseRef(lock, "owner-a"),
-            announce=Announcement("c", "m"),
+            Write(
+                key,
+                SECRET_VALUE,
+                LONG_S,
+                release=LeaseRef(lock, "owner-a"),
+                announce=Announcement("c", "m"),
+            )
         ),
-        "delete": lambda: store.delete([key]),
+        "delete": lambda: store.delete(Delete([key])),
         "delete owner-checked": lambda: hand_back(store, lock, "owner-a"),
         "announce": lambda: publish(store, "channel", SECRET_VALUE.decode()),
         "renew": lambda: store.renew(lock, "owner-a", LONG_S),
@@ -634,7 +646,7 @@ async def test_redis_store_survives_a_server_restart(start_redis_server: StartRe
     server = start_redis_server()
     store = RedisStore.from_url(server.url)
     try:
-        await store.write("k", b"before", LONG_S)
+        await store.write(Write("k", b"before", LONG_S))
         assert await claim(store, "lock", "owner-a", LONG_S)
         assert await store.renew("lock", "owner-a", LONG_S)  # loads the renew script
         async with subscribed(store, "channel") as subscription:
@@ -649,7 +661,7 @@ async def test_redis_store_survives_a_server_restart(start_redis_server: StartRe
             await publish(store, "channel", "after")
             assert await next_message(subscription) == "after"
         assert await get(store, "k") is None
-        await store.write("k", b"after", LONG_S)
+        await store.write(Write("k", b"after", LONG_S))
         assert await get(store, "k") == b"after"
         assert await claim(store, "lock", "owner-a", LONG_S)
         assert await store.renew("lock", "owner-a", LONG_S)
@@ -671,7 +683,7 @@ async def test_a_redis_restart_costs_each_pooled_connection_one_reconnect_and_no
         started = asyncio.Event()
 
         async def hold_a_connection(n: int) -> None:
-            await store.write(f"k{n}", b"v", LONG_S)
+            await store.write(Write(f"k{n}", b"v", LONG_S))
             await started.wait()
 
         waiting = [asyncio.create_task(hold_a_connection(n)) for n in range(20)]
@@ -683,7 +695,9 @@ async def test_a_redis_restart_costs_each_pooled_connection_one_reconnect_and_no
 
         async def call(n: int) -> object:
             try:
-                return await store.write(f"k{n}", b"after", LONG_S) and await get(store, f"k{n}")
+                return await store.write(Write(f"k{n}", b"after", LONG_S)) and await get(
+                    store, f"k{n}"
+                )
             except StoreUnavailable as error:
                 return error
 
@@ -704,7 +718,9 @@ async def test_a_redis_restart_costs_each_pooled_connection_one_reconnect_and_no
 async def test_a_hung_redis_costs_one_socket_timeout(start_redis_server: StartRedisServer) -> None:
     """When Redis stops answering, calls and subscriptions give up with StoreUnavailable, each promptly."""
     server = start_redis_server()
-    store = RedisStore.from_url(server.url, socket_timeout_s=0.2, pubsub_heartbeat_s=0.2)
+    store = RedisStore.from_url(
+        server.url, Connection(socket_timeout_s=0.2, pubsub_heartbeat_s=0.2)
+    )
     try:
         await store.ping()  # a pooled connection exists before the server hangs
         async with subscribed(store, "channel") as subscription:
@@ -754,7 +770,7 @@ async def test_cancelling_a_task_that_uses_the_store_always_stops_it(
     Python 3.11's asyncio.wait_for, which redis-py uses to time socket writes, drops a cancellation that
     lands as the write completes; the store must not let such a task run on (shutdown would hang).
     """
-    store = RedisStore.from_url(redis_url, pubsub_heartbeat_s=0.005)
+    store = RedisStore.from_url(redis_url, Connection(pubsub_heartbeat_s=0.005))
     channel = f"{key_prefix}channel"
 
     async def poll(stop: asyncio.Event) -> None:
@@ -835,9 +851,9 @@ async def test_memory_store_evicts_the_oldest_write_beyond_its_cap() -> None:
     """Past `max_entries`, the least recently written key goes; a rewrite makes a key young again."""
     store = MemoryStore(max_entries=3)
     for key in ("a", "b", "c"):
-        await store.write(key, key.encode(), LONG_S)
-    await store.write("a", b"a2", LONG_S)
-    await store.write("d", b"d", LONG_S)
+        await store.write(Write(key, key.encode(), LONG_S))
+    await store.write(Write("a", b"a2", LONG_S))
+    await store.write(Write("d", b"d", LONG_S))
     assert len(store) == 3
     assert await get(store, "b") is None
     assert [await get(store, key) for key in ("a", "c", "d")] == [b"a2", b"c", b"d"]
@@ -847,11 +863,11 @@ async def test_memory_store_drops_expired_keys_before_live_ones() -> None:
     """At the cap, expired keys are purged first, so no live key is evicted while dead ones remain."""
     clock = FakeClock()
     store = MemoryStore(max_entries=3, clock=clock)
-    await store.write("old-but-expired", b"x", 1)
-    await store.write("b", b"b", LONG_S)
-    await store.write("c", b"c", LONG_S)
+    await store.write(Write("old-but-expired", b"x", 1))
+    await store.write(Write("b", b"b", LONG_S))
+    await store.write(Write("c", b"c", LONG_S))
     clock.now += 2
-    await store.write("d", b"d", LONG_S)
+    await store.write(Write("d", b"d", LONG_S))
     assert [await get(store, key) for key in ("b", "c", "d")] == [b"b", b"c", b"d"]
 
 
@@ -860,9 +876,9 @@ async def test_memory_store_does_not_hoard_expired_keys() -> None:
     clock = FakeClock()
     store = MemoryStore(clock=clock)
     for n in range(1000):
-        await store.write(f"k{n}", b"v", 1)
+        await store.write(Write(f"k{n}", b"v", 1))
     clock.now += 2
-    await store.write("fresh", b"v", LONG_S)
+    await store.write(Write("fresh", b"v", LONG_S))
     assert len(store) == 1
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import StoreUnavailable
+from gateway.store import Delete, StoreUnavailable, Write
 from gateway.store.cluster import ClusterStore
 from gateway.store.factory import open_store
 from gateway.store.guarded import GuardedStore
@@ -35,7 +35,7 @@ async def test_memory_url_opens_a_memory_store() -> None:
     """memory:// gives an in-process MemoryStore that works without any server."""
     store = open_store("memory://").store
     assert isinstance(store, MemoryStore)
-    await store.write("k", b"v", 30)
+    await store.write(Write("k", b"v", 30))
     assert await get(store, "k") == b"v"
 
 
@@ -213,9 +213,9 @@ async def test_open_store_talks_to_the_real_sentinels_and_cluster(
         store = open_store(url).store
         try:
             await store.ping()
-            await store.write(f"{key_prefix}k", b"\x00\xff", 30)
+            await store.write(Write(f"{key_prefix}k", b"\x00\xff", 30))
             assert await get(store, f"{key_prefix}k") == b"\x00\xff"
-            assert await store.delete([f"{key_prefix}k"]) == 1
+            assert await store.delete(Delete([f"{key_prefix}k"])) == 1
         finally:
             await store.close()
 
@@ -254,9 +254,9 @@ async def test_open_store_talks_to_the_real_redis(redis_url: str, key_prefix: st
     store = open_store(redis_url).store
     try:
         await store.ping()
-        await store.write(f"{key_prefix}k", b"\x00\xff", 30)
+        await store.write(Write(f"{key_prefix}k", b"\x00\xff", 30))
         assert await get(store, f"{key_prefix}k") == b"\x00\xff"
-        assert await store.delete([f"{key_prefix}k"]) == 1
+        assert await store.delete(Delete([f"{key_prefix}k"])) == 1
     finally:
         await store.close()
 
@@ -276,7 +276,7 @@ async def test_unix_url_reaches_redis_over_a_unix_socket(
     server = start_redis_server(unix_socket=short_dir / "redis.sock")
     store = open_store(server.unix_url).store
     try:
-        await store.write("k", b"over-unix", 30)
+        await store.write(Write("k", b"over-unix", 30))
         assert await get(store, "k") == b"over-unix"
     finally:
         await store.close()
@@ -299,7 +299,7 @@ async def test_rediss_url_with_the_ca_reaches_redis_over_tls(
     server = start_redis_server(tls=tls_files)
     store = open_store(server.url, ssl_ca_certs=str(tls_files.ca_cert)).store
     try:
-        await store.write("k", b"over-tls", 30)
+        await store.write(Write("k", b"over-tls", 30))
         assert await get(store, "k") == b"over-tls"
     finally:
         await store.close()
@@ -356,7 +356,7 @@ async def test_rediss_sentinel_and_cluster_urls_reach_tls_set_ups(
         untrusting = open_store(url).store
         try:
             for n in range(5):  # on every cluster node
-                await store.write(f"k{n}", b"over-tls", 30)
+                await store.write(Write(f"k{n}", b"over-tls", 30))
                 assert await get(store, f"k{n}") == b"over-tls"
             subscription = store.subscribe("channel")
             assert await anext(subscription) is None
