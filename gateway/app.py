@@ -8,21 +8,7 @@ from dataclasses import replace
 import aiohttp
 from aiohttp import web
 
-from gateway.api.auth import CallerAuth
-from gateway.api.keys import (
-    BODY_TIMEOUT_S,
-    CALLERS,
-    LIFECYCLE,
-    MAX_BODY_BYTES,
-    METRICS,
-    PARSED_BODIES,
-    REDACTOR,
-    SERVICE,
-    Lifecycle,
-)
-from gateway.api.middlewares import request_context
-from gateway.api.parsed_bodies import ParsedBodies
-from gateway.api.routes import add_routes
+from gateway.api import api_application, attach_service
 from gateway.burst_log import BurstLog
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.encryption import parse_encryption_keys
@@ -50,20 +36,8 @@ def create_app(
     """The gateway application. A `store` or `http` session passed in is used as is and left open."""
     metrics = Metrics()
     providers = bind_providers(settings.providers)
-    # aiohttp's own cap sits a little above ours, so that read_body answers the 413 problem.
-    app = web.Application(
-        middlewares=[request_context], client_max_size=settings.max_body_bytes + 1024
-    )
-    app[METRICS] = metrics
-    app[CALLERS] = CallerAuth(settings.clients)
-    app[MAX_BODY_BYTES] = settings.max_body_bytes
-    app[BODY_TIMEOUT_S] = settings.body_timeout_s
     # The same secrets the log lines are redacted of.
-    app[REDACTOR] = Redactor(secret_values(settings))
-    app[LIFECYCLE] = Lifecycle(
-        readiness_requires_store=settings.readiness_requires_store,
-        store_down_grace_s=settings.store_down_grace_s,
-    )
+    app = api_application(settings, metrics, Redactor(secret_values(settings)))
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         reporter = StoreReporter(metrics)
@@ -83,8 +57,7 @@ def create_app(
             clock=clock,
             store_health=opened.health,
         )
-        app[SERVICE] = service
-        app[PARSED_BODIES] = ParsedBodies(service)
+        attach_service(app, service)
         await service.start()
         yield
         await service.close()
@@ -94,7 +67,6 @@ def create_app(
             await opened.store.close()
 
     app.cleanup_ctx.append(resources)
-    add_routes(app)
     return app
 
 

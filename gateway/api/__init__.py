@@ -1,0 +1,50 @@
+"""The HTTP API: routes, thin handlers, middlewares, the listener. `api_application` makes the aiohttp
+application with what the handlers need; `attach_service` hands it the service once it is running."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api.auth import CallerAuth
+from gateway.api.keys import (
+    BODY_TIMEOUT_S,
+    CALLERS,
+    LIFECYCLE,
+    MAX_BODY_BYTES,
+    METRICS,
+    PARSED_BODIES,
+    REDACTOR,
+    SERVICE,
+    Lifecycle,
+)
+from gateway.api.middlewares import request_context
+from gateway.api.parsed_bodies import ParsedBodies
+from gateway.api.routes import add_routes
+from gateway.metrics import Metrics
+from gateway.redaction import Redactor
+from gateway.service import AuthService
+from gateway.settings import Settings
+
+
+def api_application(settings: Settings, metrics: Metrics, redactor: Redactor) -> web.Application:
+    """The routes and their state; the service comes later (attach_service, at start-up)."""
+    # aiohttp's own cap sits a little above ours, so that read_body answers the 413 problem.
+    app = web.Application(
+        middlewares=[request_context], client_max_size=settings.max_body_bytes + 1024
+    )
+    app[METRICS] = metrics
+    app[CALLERS] = CallerAuth(settings.clients)
+    app[MAX_BODY_BYTES] = settings.max_body_bytes
+    app[BODY_TIMEOUT_S] = settings.body_timeout_s
+    app[REDACTOR] = redactor
+    app[LIFECYCLE] = Lifecycle(
+        readiness_requires_store=settings.readiness_requires_store,
+        store_down_grace_s=settings.store_down_grace_s,
+    )
+    add_routes(app)
+    return app
+
+
+def attach_service(app: web.Application, service: AuthService) -> None:
+    app[SERVICE] = service
+    app[PARSED_BODIES] = ParsedBodies(service)

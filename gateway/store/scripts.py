@@ -50,9 +50,7 @@ if KEYS[2] then
         kept = 0
     end
 end
-if ARGV[4] ~= '' then
-    redis.call('PUBLISH', ARGV[4], ARGV[5])
-end
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return kept
 """
 
@@ -65,9 +63,7 @@ for i = 1, #KEYS do
         removed = removed + redis.call('DEL', KEYS[i])
     end
 end
-if ARGV[2] ~= '' then
-    redis.call('PUBLISH', ARGV[2], ARGV[3])
-end
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return removed
 """
 
