@@ -5,18 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.api import keys
 from gateway.api.auth import CallerAuth
-from gateway.api.keys import (
-    BODY_TIMEOUT_S,
-    CALLERS,
-    LIFECYCLE,
-    MAX_BODY_BYTES,
-    METRICS,
-    PARSED_BODIES,
-    REDACTOR,
-    SERVICE,
-    Lifecycle,
-)
 from gateway.api.middlewares import request_context
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
@@ -32,12 +22,12 @@ def api_application(settings: Settings, metrics: Metrics, redactor: Redactor) ->
     app = web.Application(
         middlewares=[request_context], client_max_size=settings.max_body_bytes + 1024
     )
-    app[METRICS] = metrics
-    app[CALLERS] = CallerAuth(settings.clients)
-    app[MAX_BODY_BYTES] = settings.max_body_bytes
-    app[BODY_TIMEOUT_S] = settings.body_timeout_s
-    app[REDACTOR] = redactor
-    app[LIFECYCLE] = Lifecycle(
+    app[keys.METRICS] = metrics
+    app[keys.CALLERS] = CallerAuth(settings.clients)
+    app[keys.MAX_BODY_BYTES] = settings.max_body_bytes
+    app[keys.BODY_TIMEOUT_S] = settings.body_timeout_s
+    app[keys.REDACTOR] = redactor
+    app[keys.LIFECYCLE] = keys.Lifecycle(
         readiness_requires_store=settings.readiness_requires_store,
         store_down_grace_s=settings.store_down_grace_s,
     )
@@ -46,5 +36,5 @@ def api_application(settings: Settings, metrics: Metrics, redactor: Redactor) ->
 
 
 def attach_service(app: web.Application, service: AuthService) -> None:
-    app[SERVICE] = service
-    app[PARSED_BODIES] = ParsedBodies(service)
+    app[keys.SERVICE] = service
+    app[keys.PARSED_BODIES] = ParsedBodies(service)

@@ -26,42 +26,35 @@ from gateway.store import CredentialStore, StoreUnavailable, Write
 _RECORD_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError)
 
 
+@dataclass
 class FailureMemory:
     """Caller-class vendor rejections remembered per identity for `cooldown_s` (0: off)."""
 
-    def __init__(
-        self,
-        store: CredentialStore,
-        cooldown_s: float,
-        clock: Clock,
-        *,
-        on_replay: Callable[[str], None] | None = None,
-    ) -> None:
-        self._store = store
-        self._cooldown_s = cooldown_s
-        self._clock = clock
-        self._on_replay = on_replay  # called with the provider's name for each answer replayed
+    store: CredentialStore
+    cooldown_s: float
+    clock: Clock
+    on_replay: Callable[[str], None] | None = None  # with the provider's name, per answer replayed
 
     async def remember(self, failure_key: str, rejected: VendorRejectedInput) -> None:
-        if self._cooldown_s <= 0:
+        if self.cooldown_s <= 0:
             return
         record = {
             "code": rejected.code,
             "detail": rejected.detail,
             "upstream": rejected.upstream.as_dict() if rejected.upstream else None,
-            "until": self._clock.time() + self._cooldown_s,
+            "until": self.clock.time() + self.cooldown_s,
         }
         # Not kept is not fatal: the next request asks the vendor again (the store counts the failure).
         with contextlib.suppress(StoreUnavailable):
-            await self._store.write(Write(failure_key, orjson.dumps(record), self._cooldown_s))
+            await self.store.write(Write(failure_key, orjson.dumps(record), self.cooldown_s))
 
     def raise_if_cooling_down(self, provider: str, record: bytes | None) -> None:
         """Answer a remembered rejection of this identity again, without calling the vendor."""
-        if record is None or self._cooldown_s <= 0:
+        if record is None or self.cooldown_s <= 0:
             return
         try:
             decoded = orjson.loads(record)
-            remaining = decoded["until"] - self._clock.time()
+            remaining = decoded["until"] - self.clock.time()
             upstream = UpstreamDetail(**decoded["upstream"]) if decoded["upstream"] else None
             code, detail = str(decoded["code"]), str(decoded["detail"])
         except _RECORD_ERRORS:
@@ -69,8 +62,8 @@ class FailureMemory:
         if remaining <= 0:
             return
         seconds = max(1, int(remaining + 0.999))
-        if self._on_replay is not None:
-            self._on_replay(provider)
+        if self.on_replay is not None:
+            self.on_replay(provider)
         raise VendorRejectedInput(
             f"{detail} (remembered: not sent to the vendor again for {seconds} s)",
             code=code,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.cache.keys import KeySpace
 from gateway.clock import Clock
@@ -37,21 +37,23 @@ class CallerBudget:
     max_polls: int
 
 
+@dataclass
 class _ProviderLimit:
-    def __init__(
-        self, settings: LimitSettings, store: CredentialStore, key: str, clock: Clock
-    ) -> None:
-        self.settings = settings
-        self._store = store
-        self._key = key
-        self._clock = clock
-        self._local = LocalBucket(clock.monotonic)
-        cap = settings.max_concurrency
+    settings: LimitSettings
+    store: CredentialStore
+    key: str
+    clock: Clock
+    slots: asyncio.Semaphore | None = field(init=False)
+    _local: LocalBucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._local = LocalBucket(self.clock.monotonic)
+        cap = self.settings.max_concurrency
         self.slots = asyncio.Semaphore(cap) if cap is not None else None
 
     async def take_rate_slot(self, interval_s: float) -> float:
         try:
-            return await self._store.take_rate_slot(self._key, interval_s, self.settings.burst)
+            return await self.store.take_rate_slot(self.key, interval_s, self.settings.burst)
         except StoreUnavailable:
             return self._local.take(interval_s, self.settings.burst)
 
