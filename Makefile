@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,fast]'
+	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,7 +34,7 @@ pytest: venv
 ## make bench: hit path vs a bare aiohttp+Redis baseline, misses, cold burst, RSS soak, profiles (~4 min)
 ## (uses wrk when installed — Debian package wrk — else a bundled load generator)
 bench: venv
-	$(BIN)/python -m pip install --quiet -e '.[test,fast,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,bench]'
 	$(BIN)/python -m tests.benchmarks.bench
 
 format: venv

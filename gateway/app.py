@@ -23,6 +23,7 @@ from gateway.store.factory import OpenedStore, StoreHealth, open_store
 from gateway.store.guarded import GuardedStore
 from gateway.store.memory import MemoryStore
 from gateway.store.sealed import SealedStore
+from gateway.tracing import Tracer, configured_tracer
 from gateway.upstream import Upstream
 
 
@@ -32,12 +33,15 @@ def create_app(
     store: CredentialStore | None = None,
     http: aiohttp.ClientSession | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    tracer: Tracer | None = None,
 ) -> web.Application:
-    """The gateway application. A `store` or `http` session passed in is used as is and left open."""
+    """The gateway application. A `store` or `http` session passed in is used as is and left open;
+    without a `tracer`, spans are exported only when the OTEL_* variables ask for it."""
     metrics = Metrics()
     providers = bind_providers(settings.providers)
+    tracer = tracer or configured_tracer()
     # The same secrets the log lines are redacted of.
-    app = api_application(settings, metrics, Redactor(secret_values(settings)))
+    app = api_application(settings, metrics, Redactor(secret_values(settings)), tracer)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         reporter = StoreReporter(metrics)
@@ -51,7 +55,7 @@ def create_app(
         service = AuthService(
             providers,
             opened.store,
-            Upstream(session, metrics, providers, clock=clock),
+            Upstream(session, metrics, providers, clock=clock, tracer=tracer),
             metrics,
             options=cache_options(settings, local_cache=not isinstance(opened.store, MemoryStore)),
             clock=clock,

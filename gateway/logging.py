@@ -45,10 +45,10 @@ class RedactValues:
     credential shapes, wherever they appear — defence in depth against a secret or token that ends up in
     an exception message or a vendor's echo."""
 
-    # Request ids look like tokens (the gateway's own are 24 hex digits; callers often send a 32-hex
-    # trace id) and must survive for correlation; the timestamp is our own (and unique per line, so
-    # worth skipping). Only configured secrets are taken out of them.
-    SHAPES_ALLOWED = frozenset({"request_id", "timestamp"})
+    # Request, trace and span ids look like tokens (hex digits) and must survive for correlation; the
+    # timestamp is our own (and unique per line, so worth skipping). Only configured secrets are taken
+    # out of them.
+    SHAPES_ALLOWED = frozenset({"request_id", "trace_id", "span_id", "timestamp"})
     MEMO_ENTRIES, MEMO_LENGTH = 4096, 128
 
     def __init__(self, redactor: Redactor) -> None:

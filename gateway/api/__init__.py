@@ -14,9 +14,12 @@ from gateway.metrics import Metrics
 from gateway.redaction import Redactor
 from gateway.service import AuthService
 from gateway.settings import Settings
+from gateway.tracing import Tracer
 
 
-def api_application(settings: Settings, metrics: Metrics, redactor: Redactor) -> web.Application:
+def api_application(
+    settings: Settings, metrics: Metrics, redactor: Redactor, tracer: Tracer
+) -> web.Application:
     """The routes and their state; the service comes later (attach_service, at start-up)."""
     # aiohttp's own cap sits a little above ours, so that read_body answers the 413 problem.
     app = web.Application(
@@ -27,6 +30,7 @@ def api_application(settings: Settings, metrics: Metrics, redactor: Redactor) ->
     app[keys.MAX_BODY_BYTES] = settings.max_body_bytes
     app[keys.BODY_TIMEOUT_S] = settings.body_timeout_s
     app[keys.REDACTOR] = redactor
+    app[keys.TRACER] = tracer
     app[keys.LIFECYCLE] = keys.Lifecycle(
         readiness_requires_store=settings.readiness_requires_store,
         store_down_grace_s=settings.store_down_grace_s,

@@ -11,6 +11,7 @@ from gateway.api.parsed_bodies import ParsedBodies
 from gateway.metrics import Metrics
 from gateway.redaction import Redactor
 from gateway.service import AuthService
+from gateway.tracing import Tracer
 
 
 @dataclass
@@ -31,3 +32,5 @@ MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 BODY_TIMEOUT_S = web.AppKey("body_timeout_s", float)
 # Built once from the settings' secrets: what problem documents are redacted with.
 REDACTOR = web.AppKey("redactor", Redactor)
+# Makes each request's server span (gateway.tracing): ids always, export with OpenTelemetry only.
+TRACER = web.AppKey("tracer", Tracer)

@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from gateway.api.keys import METRICS, REDACTOR, SERVICE
+from gateway.api.keys import METRICS, REDACTOR, SERVICE, TRACER
 from gateway.api.problems import MethodNotAllowed, RouteNotFound, problem_response
 from gateway.errors import GatewayError
 from gateway.log_context import new_log_context
+from gateway.tracing import enter_span
 
 log = structlog.get_logger("gateway.access")
 
@@ -36,38 +37,47 @@ def request_id_from(header: str | None) -> str:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind the request id, turn every failure into a problem, log one line, count /auth requests."""
-    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    new_log_context(request_id=request_id)
+    """Bind the request id and trace, turn every failure into a problem, log one line, end the server
+    span, count /auth requests."""
+    headers = request.headers
+    request_id = request_id_from(headers.get(REQUEST_ID_HEADER))
+    route = request.match_info.route.resource
+    name = f"{request.method} {route.canonical if route is not None else request.path}"
+    span = request.app[TRACER].server_span(
+        name, headers.get("traceparent"), headers.get("tracestate")
+    )
+    enter_span(span)
+    trace = span.context
+    new_log_context(request_id=request_id, trace_id=trace.trace_id, span_id=trace.span_id)
     started = time.perf_counter()
-    outcome = "ok"
+    error: GatewayError | None = None
     try:
         response = await handler(request)
-    except GatewayError as error:
-        outcome = error.code
-        response = problem_response(error, request_id, request.app[REDACTOR])
+    except GatewayError as raised:
+        error = raised
     except web.HTTPException as exc:
-        as_problem = _http_exception_as_problem(exc)
-        outcome = as_problem.code
-        response = problem_response(as_problem, request_id, request.app[REDACTOR])
+        error = _http_exception_as_problem(exc)
     except Exception:
         log.exception("unhandled_error")
-        outcome = "internal_error"
-        response = problem_response(
-            GatewayError("an unexpected error occurred"), request_id, request.app[REDACTOR]
-        )
+        error = GatewayError("an unexpected error occurred")
+    if error is not None:
+        response = problem_response(error, request_id, request.app[REDACTOR], trace.instance)
+    outcome = "ok" if error is None else error.code
     response.headers[REQUEST_ID_HEADER] = request_id
     duration = time.perf_counter() - started
     provider = _known_provider(request)
+    status = response.status
     if provider is not None:
-        request.app[METRICS].observe_request(
-            provider, outcome, f"{response.status // 100}xx", duration
-        )
+        request.app[METRICS].observe_request(provider, outcome, f"{status // 100}xx", duration)
+    span.end(
+        error=outcome if status >= 500 else None,
+        attributes={"http.response.status_code": status, "gateway.outcome": outcome},
+    )
     log.info(
         "request",
         method=request.method,
         path=request.path,
-        status=response.status,
+        status=status,
         outcome=outcome,
         provider=provider,
         duration_ms=round(duration * 1000, 3),

@@ -15,7 +15,10 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 def problem_document(
-    error: GatewayError, request_id: str | None, redactor: Redactor | None = None
+    error: GatewayError,
+    request_id: str | None,
+    redactor: Redactor | None = None,
+    instance: str | None = None,
 ) -> dict[str, Any]:
     """The problem for `error`. `detail` and every `upstream` string are redacted (configured secrets
     when `redactor` knows them, credential shapes always) and cut, whatever raised the error: vendor
@@ -34,19 +37,24 @@ def problem_document(
         "upstream": upstream.as_dict() if upstream else None,
         "request_id": request_id,
     }
+    if instance is not None:
+        document["instance"] = instance  # this request's span (gateway.tracing)
     document.update(error.extensions)
     return document
 
 
 def problem_response(
-    error: GatewayError, request_id: str | None, redactor: Redactor | None = None
+    error: GatewayError,
+    request_id: str | None,
+    redactor: Redactor | None = None,
+    instance: str | None = None,
 ) -> web.Response:
     headers = {}
     if error.retry_after_s is not None:
         headers["Retry-After"] = str(max(1, error.retry_after_s))
     return web.Response(
         status=error.status,
-        body=orjson.dumps(problem_document(error, request_id, redactor)),
+        body=orjson.dumps(problem_document(error, request_id, redactor, instance)),
         content_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
     )

@@ -24,6 +24,7 @@ import structlog
 from gateway.resilience.breaker import Breaker, BreakerPolicy, BreakerState
 from gateway.store import CredentialStore, StoreUnavailable
 from gateway.store.forwarding import ForwardingStore
+from gateway.tracing import span_event
 
 log = structlog.get_logger("gateway.store")
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class GuardedStore(ForwardingStore):
         except StoreUnavailable as error:
             # An error reply or a redirection is an answer: the backend is up.
             self._breaker.record(failed=error.kind == "down")
+            span_event("store", {"store.operation": operation, "store.failed": error.kind})
             if error.kind != "moved":  # a redirection is followed by the Cluster store, not lost
                 self._failed(operation, "failed" if error.kind == "down" else "refused")
             raise
@@ -80,6 +82,7 @@ class GuardedStore(ForwardingStore):
             self._breaker.release_probe()  # cancelled: no outcome to judge the backend by
             raise
         self._breaker.record(failed=False)
+        span_event("store", {"store.operation": operation, "store.backend": self.name})
         return result
 
     def _failed(self, operation: str, reason: str) -> None:

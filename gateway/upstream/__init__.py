@@ -45,6 +45,7 @@ from gateway.providers.base import Credential, Inputs, SendContext, VendorReques
 from gateway.providers.registry import Provider
 from gateway.resilience.breaker import Breaker, BreakerPolicy
 from gateway.resilience.retry_budget import RetryBudget, RetryBudgetPolicy
+from gateway.tracing import PlainTracer, Tracer, current_span
 
 log = structlog.get_logger("gateway.upstream")
 
@@ -112,8 +113,10 @@ class Upstream:
         *,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._session = session
+        self._tracer = tracer or PlainTracer()
         self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
@@ -210,6 +213,7 @@ class Upstream:
             raise VendorTimeout("the request's deadline passed before the vendor answered")
         request = provider.build_request(inputs, new_send_context(self._clock.time()))
         log.debug("vendor_request", provider=provider.name, string_to_sign=request.string_to_sign)
+        span = self._tracer.client_span(current_span(), f"vendor {provider.kind}")
         started = self._clock.monotonic()
         outcome = "error"
         try:
@@ -226,6 +230,10 @@ class Upstream:
         finally:
             elapsed = self._clock.monotonic() - started
             self._metrics.observe_vendor_call(provider.name, outcome, elapsed)
+            span.end(
+                error=None if outcome == "ok" else outcome,
+                attributes={"gateway.provider": provider.name, "gateway.outcome": outcome},
+            )
 
     async def _send(
         self, request: VendorRequest, timeout_s: float, connect_s: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -39,12 +40,23 @@ def auth(key: str) -> dict[str, str]:
 
 
 async def test_unknown_provider_exact_problem(gateway: TestClient, keys: Keys) -> None:
-    """An unknown provider is a 404 whose whole document is as the contract says, request id echoed."""
-    response = await gateway.post(
-        "/auth/no-such", json={}, headers={**auth(keys.full), "X-Request-ID": "req-123"}
-    )
+    """An unknown provider is a 404 whose whole document is as the contract says, request id echoed,
+    `instance` naming this request's span in the caller's trace."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {
+        **auth(keys.full),
+        "X-Request-ID": "req-123",
+        "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+    }
+    response = await gateway.post("/auth/no-such", json={}, headers=headers)
     assert response.headers["X-Request-ID"] == "req-123"
-    assert await problem(response, 404) == {
+    document = await problem(response, 404)
+    instance = document.pop("instance")
+    assert re.fullmatch(rf"urn:trace:{trace_id}:[0-9a-f]{{16}}", str(instance)), instance
+    assert (
+        instance != f"urn:trace:{trace_id}:00f067aa0ba902b7"
+    )  # the gateway's span, not the caller's
+    assert document == {
         "type": "urn:auth-gateway:problem:unknown_provider",
         "title": "Unknown provider",
         "status": 404,
