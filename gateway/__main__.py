@@ -12,7 +12,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qsl
 
@@ -24,10 +25,12 @@ from pydantic import ValidationError
 
 from gateway.api.keys import LIFECYCLE
 from gateway.api.server import start_listeners
-from gateway.app import create_app
+from gateway.app import RELOADER, create_app
 from gateway.logging import configure_logging, secret_values
 from gateway.metrics import share_between_processes
 from gateway.providers.registry import bind_providers
+from gateway.redaction import Redactor
+from gateway.reload import ConfigSource, reload_on_sighup
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.upstream import new_send_context
 
@@ -88,23 +91,35 @@ def _serve(args: argparse.Namespace) -> int:
     if args.dev:
         asyncio.run(_serve_dev(args.host or "127.0.0.1", args.port or 8080))
         return 0
-    settings = load_settings(args.config, host=args.host, port=args.port, workers=args.workers)
-    configure_logging(settings.log_level, secrets=secret_values(settings))
+    config = args.config or os.environ.get("GATEWAY_CONFIG")
+    source = ConfigSource(
+        Path(config) if config else None,
+        {"host": args.host, "port": args.port, "workers": args.workers},
+    )
+    settings = source.load()
+    # One redaction for the log lines and the problem documents, which a reload teaches new secrets.
+    redactor = Redactor(secret_values(settings))
+    configure_logging(settings.log_level, redactor=redactor)
     if settings.workers > 1:
-        return _serve_workers(settings)
-    asyncio.run(_run_until_stopped(create_app(settings), settings))
+        return _serve_workers(
+            settings, lambda: create_app(settings, redactor=redactor, source=source)
+        )
+    asyncio.run(
+        _run_until_stopped(create_app(settings, redactor=redactor, source=source), settings)
+    )
     return 0
 
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
-def _serve_workers(settings: Settings) -> int:
+def _serve_workers(settings: Settings, make_app: Callable[[], web.Application]) -> int:
     """`--workers N`: N forked processes, each a whole gateway on the same port (SO_REUSEPORT lets the
     kernel spread connections). Each worker has its own in-process cache; they share Redis like any
     replicas, and their metrics through files in a directory the parent makes and removes, so /metrics
-    answers for all. The parent forwards SIGTERM/SIGINT; when a worker ends without being told to, it
-    stops the others and exits 1, so the pod restarts whole instead of serving on fewer workers."""
+    answers for all. The parent forwards SIGTERM/SIGINT (and SIGHUP: every worker reloads); when a
+    worker ends without being told to, it stops the others and exits 1, so the pod restarts whole
+    instead of serving on fewer workers."""
     log = structlog.get_logger("gateway")
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
     children: set[int] = set()
@@ -117,6 +132,11 @@ def _serve_workers(settings: Settings) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
+    def forward(signum: int, _frame: object = None) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
     failed = False
     try:
         share_between_processes(metrics_dir)
@@ -125,11 +145,12 @@ def _serve_workers(settings: Settings) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         for signum in STOP_SIGNALS:
             signal.signal(signum, stop_all)
+        signal.signal(signal.SIGHUP, forward)
         try:
             for _ in range(settings.workers):
                 pid = os.fork()
                 if pid == 0:
-                    _run_worker(settings)
+                    _run_worker(settings, make_app)
                 children.add(pid)
         except OSError as error:
             log.error("worker_start_failed", error=str(error))
@@ -152,15 +173,15 @@ def _serve_workers(settings: Settings) -> int:
     return 1 if failed else 0
 
 
-def _run_worker(settings: Settings) -> NoReturn:
+def _run_worker(settings: Settings, make_app: Callable[[], web.Application]) -> NoReturn:
     """A forked worker: the parent's stop handler and signal mask are not its own; no event loop exists
     yet, so forking before this was safe."""
-    for signum in STOP_SIGNALS:
+    for signum in (*STOP_SIGNALS, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)  # until the event loop installs its own
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     code = 0
     try:
-        asyncio.run(_run_until_stopped(create_app(settings), settings))
+        asyncio.run(_run_until_stopped(make_app(), settings))
     except BaseException:
         structlog.get_logger("gateway").exception("worker_failed")
         code = 1
@@ -194,6 +215,8 @@ async def _run_until_stopped(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if RELOADER in app:
+        reload_on_sighup(app[RELOADER])
     try:
         await stop.wait()
         app[LIFECYCLE].draining = True

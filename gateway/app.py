@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
 
-from gateway.api import api_application, attach_service
+from gateway.api import api_application, attach_service, use_clients
 from gateway.burst_log import BurstLog
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.encryption import parse_encryption_keys
@@ -16,6 +17,7 @@ from gateway.logging import secret_values
 from gateway.metrics import Metrics
 from gateway.providers.registry import bind_providers
 from gateway.redaction import Redactor
+from gateway.reload import ConfigSource, Reloader
 from gateway.service import AuthService, CacheOptions
 from gateway.settings import Settings
 from gateway.store import CredentialStore
@@ -26,6 +28,8 @@ from gateway.store.sealed import SealedStore
 from gateway.tracing import Tracer, configured_tracer
 from gateway.upstream import Upstream
 
+RELOADER = web.AppKey("reloader", Reloader)  # present when the app reloads its configuration
+
 
 def create_app(
     settings: Settings,
@@ -34,14 +38,18 @@ def create_app(
     http: aiohttp.ClientSession | None = None,
     clock: Clock = SYSTEM_CLOCK,
     tracer: Tracer | None = None,
+    redactor: Redactor | None = None,
+    source: ConfigSource | None = None,
 ) -> web.Application:
     """The gateway application. A `store` or `http` session passed in is used as is and left open;
-    without a `tracer`, spans are exported only when the OTEL_* variables ask for it."""
+    without a `tracer`, spans are exported only when the OTEL_* variables ask for it. `redactor` is
+    the one the log lines go through too (else one is made from the settings' secrets). With a
+    `source`, the configuration is reloaded when its files change (gateway.reload)."""
     metrics = Metrics()
     providers = bind_providers(settings.providers)
     tracer = tracer or configured_tracer()
-    # The same secrets the log lines are redacted of.
-    app = api_application(settings, metrics, Redactor(secret_values(settings)), tracer)
+    redactor = redactor or Redactor(secret_values(settings))
+    app = api_application(settings, metrics, redactor, tracer)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         reporter = StoreReporter(metrics)
@@ -63,7 +71,20 @@ def create_app(
         )
         attach_service(app, service)
         await service.start()
+        watching = None
+        if source is not None:
+
+            def apply(new: Settings) -> None:
+                redactor.learn(secret_values(new))  # the old secrets stay known: still echoed
+                service.use_secrets({name: p.secret() for name, p in new.providers.items()})
+                use_clients(app, new.clients)
+
+            app[RELOADER] = reloader = Reloader(settings, source, apply, metrics.note_reload)
+            watching = asyncio.get_running_loop().create_task(reloader.watch())
+        metrics.config_last_reload_success.set(1)
         yield
+        if watching is not None:
+            watching.cancel()
         await service.close()
         if http is None:
             await session.close()

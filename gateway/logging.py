@@ -52,7 +52,8 @@ class RedactValues:
     MEMO_ENTRIES, MEMO_LENGTH = 4096, 128
 
     def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
+        self.redactor = redactor
+        self._version = redactor.version
         # Most logged strings repeat on every line (event, path, provider, kind, client, outcome):
         # remembering their redacted form keeps this processor at a dict lookup per field on the hit path.
         self._memo: dict[str, str] = {}
@@ -60,15 +61,18 @@ class RedactValues:
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
+        if self.redactor.version != self._version:  # it learnt a secret: memoized lines may hold it
+            self._memo.clear()
+            self._version = self.redactor.version
         for key, value in event.items():
             if not isinstance(value, str):
                 continue
             if key in self.SHAPES_ALLOWED:
-                event[key] = self._redactor.redact_secrets(value)
+                event[key] = self.redactor.redact_secrets(value)
                 continue
             redacted = self._memo.get(value)
             if redacted is None:
-                redacted = self._redactor.redact(value)
+                redacted = self.redactor.redact(value)
                 if len(value) <= self.MEMO_LENGTH:
                     if len(self._memo) >= self.MEMO_ENTRIES:
                         self._memo.clear()  # simpler than LRU; the repeating values come back at once
@@ -123,17 +127,22 @@ def _orjson_text(value: Any, **_: Any) -> str:
 
 
 def configure_logging(
-    level: str = "info", *, json: bool | None = None, secrets: list[str] | None = None
+    level: str = "info",
+    *,
+    json: bool | None = None,
+    secrets: list[str] | None = None,
+    redactor: Redactor | None = None,
 ) -> None:
     """Route structlog and stdlib logging (aiohttp, redis, asyncio) to stdout, through the same
-    processors and redaction: JSON lines unless stdout is a terminal."""
+    processors and redaction (`redactor`, or one knowing `secrets`): JSON lines unless stdout is a
+    terminal."""
     use_json = (not sys.stdout.isatty()) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_text)
         if use_json
         else structlog.dev.ConsoleRenderer()
     )
-    redact_values = RedactValues(Redactor(secrets or []))
+    redact_values = RedactValues(redactor or Redactor(secrets or []))
     structlog.configure(
         processors=[
             merge_log_context,

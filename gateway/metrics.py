@@ -176,6 +176,19 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.config_reloads = Counter(
+            "gateway_config_reloads",
+            "Configuration reloads (a changed file or SIGHUP), by result: applied or rejected (the "
+            "new configuration did not load; the old one is kept).",
+            ["result"],
+            registry=r,
+        )
+        self.config_last_reload_success = Gauge(
+            "gateway_config_last_reload_success",
+            "1 unless the last configuration reload was rejected (the gateway runs on older settings).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         # The HTTP listeners (gateway/api/server.py); `listener` is "service" or "metrics".
         self.http_connections = Gauge(
             "gateway_http_connections",
@@ -228,6 +241,10 @@ class Metrics:
                 provider, result
             )
         child.inc()
+
+    def note_reload(self, applied: bool) -> None:
+        self.config_reloads.labels("applied" if applied else "rejected").inc()
+        self.config_last_reload_success.set(1 if applied else 0)
 
     def note_outbound_rejection(self, provider: str) -> None:
         self.outbound_rejections.labels(provider).inc()

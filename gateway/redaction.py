@@ -87,13 +87,22 @@ class Redactor:
     secrets and applies the shape rules only."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._known: set[str] = set()
+        self._secrets: re.Pattern[str] | None = None
+        self.version = 0  # grows with each learn(): what a memo of redacted strings checks
+        self.learn(secrets)
+
+    def learn(self, secrets: Iterable[str]) -> None:
+        """Redact these secrets too (a rotated secret: the old one stays, it may still be echoed)."""
         wanted = {form for s in secrets if len(s) >= MIN_SECRET_LENGTH for form in _forms(s)}
+        if wanted <= self._known:
+            return
+        self._known |= wanted
         # One alternation, longest first (so a secret is replaced whole, not a shorter one inside it),
         # so each string is scanned once whatever the number of secrets.
-        ordered = sorted(wanted, key=len, reverse=True)
-        self._secrets = (
-            re.compile("(?i:" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
-        )
+        ordered = sorted(self._known, key=len, reverse=True)
+        self._secrets = re.compile("(?i:" + "|".join(map(re.escape, ordered)) + ")")
+        self.version += 1
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret, then every credential shape, replaced."""

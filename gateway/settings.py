@@ -134,17 +134,24 @@ class ProviderSettings(BaseModel):
 
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+HASH_EXPECTED = (
+    "expected the hex sha256 of the key, 64 characters "
+    "(printf %s KEY | sha256sum, or python -m gateway hash-key)"
+)
 
 
 class ClientSettings(BaseModel):
     """One calling app: the sha256 of its API key(s) and the providers it may use.
 
     Several hashes may be listed at once, so a key is rotated without downtime: add the new key's hash,
-    move the app to the new key, then remove the old hash."""
+    move the app to the new key, then remove the old hash. The hashes may also (or instead) be kept in
+    `api_key_sha256_file`, one per line (a Secret volume): a running gateway re-reads it on change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_key_sha256: list[str]  # one hash, or a list during a rotation (a single string is accepted)
+    # One hash, or a list during a rotation (a single string is accepted).
+    api_key_sha256: list[str] = Field(default_factory=list)
+    api_key_sha256_file: Path | None = None
     providers: Annotated[list[str], Field(min_length=1)]
     rate_limit_per_s: Annotated[float, Field(gt=0)] | None = None  # per replica; 429 beyond it
     rate_limit_burst: Annotated[int, Field(ge=1)] = 20
@@ -167,15 +174,22 @@ class ClientSettings(BaseModel):
     @field_validator("api_key_sha256")
     @classmethod
     def _sha256_hex(cls, value: list[str]) -> list[str]:
-        if not value or not all(SHA256_HEX.match(v) for v in value):
-            raise ValueError(
-                "expected the hex sha256 of the key, 64 characters "
-                "(printf %s KEY | sha256sum, or python -m gateway hash-key)"
-            )
+        if not all(SHA256_HEX.match(v) for v in value):
+            raise ValueError(HASH_EXPECTED)
         return value
 
+    @model_validator(mode="after")
+    def _some_key(self) -> ClientSettings:
+        if not self.api_key_sha256 and self.api_key_sha256_file is None:
+            raise ValueError("give api_key_sha256, api_key_sha256_file, or both")
+        return self
+
     def key_hashes(self) -> list[str]:
-        return self.api_key_sha256
+        """The inline hashes and those of `api_key_sha256_file` (read now: it may have changed)."""
+        if self.api_key_sha256_file is None:
+            return self.api_key_sha256
+        lines = self.api_key_sha256_file.read_text(encoding="utf-8").split()
+        return self.api_key_sha256 + [line.strip().lower() for line in lines]
 
     def may_use(self, provider: str) -> bool:
         return "*" in self.providers or provider in self.providers
@@ -206,6 +220,9 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1, le=64)] = 1  # processes sharing the port (SO_REUSEPORT)
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # also serve /metrics here
     drain_delay_s: Annotated[float, Field(ge=0, le=120)] = 2.0  # unready before closing, on SIGTERM
+    # How often the config file and the files it names (app_secret_file, api_key_sha256_file) are
+    # checked for changes; a change (or SIGHUP) reloads them without a restart.
+    reload_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
     shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # for in-flight requests
     # The HTTP listener's defences against slow and idle clients (gateway/api/server.py).
     # The request line and headers must be complete within this, counted from the connection's
@@ -312,6 +329,16 @@ def _explain(exc: ValidationError, path: str | Path | None) -> str:
 
 
 def _check_secret_files(settings: Settings) -> None:
+    for name, client in settings.clients.items():
+        if client.api_key_sha256_file is None:
+            continue
+        where = f"clients.{name}.api_key_sha256_file: {client.api_key_sha256_file}"
+        try:
+            hashes = client.key_hashes()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
+        if not hashes or not all(SHA256_HEX.match(h) for h in hashes):
+            raise ConfigError(f"{where}: {HASH_EXPECTED}, one per line")
     for name, provider in settings.providers.items():
         if provider.app_secret_file is None:
             continue

@@ -3,6 +3,8 @@ application with what the handlers need; `attach_service` hands it the service o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from gateway.api import keys
@@ -13,7 +15,7 @@ from gateway.api.routes import add_routes
 from gateway.metrics import Metrics
 from gateway.redaction import Redactor
 from gateway.service import AuthService
-from gateway.settings import Settings
+from gateway.settings import ClientSettings, Settings
 from gateway.tracing import Tracer
 
 
@@ -37,6 +39,11 @@ def api_application(
     )
     add_routes(app)
     return app
+
+
+def use_clients(app: web.Application, clients: Mapping[str, ClientSettings]) -> None:
+    """Authenticate callers against these clients from now on (a configuration reload)."""
+    app[keys.CALLERS].use(clients)
 
 
 def attach_service(app: web.Application, service: AuthService) -> None:

@@ -85,13 +85,21 @@ class CallerAuth:
     """Finds the client an API key belongs to, comparing every configured hash in constant time."""
 
     def __init__(self, clients: Mapping[str, ClientSettings]) -> None:
-        self._hashes = [
+        self._buckets: dict[str, tuple[LocalBucket, LocalBucket]] = {}
+        self.use(clients)
+
+    def use(self, clients: Mapping[str, ClientSettings]) -> None:
+        """Authenticate against these clients from now on (a reload); a client kept keeps its rate
+        buckets. The tables are swapped whole, so a request sees the old set or the new one."""
+        hashes = [
             (name, bytes.fromhex(digest))
             for name, c in clients.items()
             for digest in c.key_hashes()
         ]
-        self._clients = dict(clients)
-        self._buckets = {name: (LocalBucket(), LocalBucket()) for name in clients}
+        buckets = {
+            name: self._buckets.get(name) or (LocalBucket(), LocalBucket()) for name in clients
+        }
+        self._hashes, self._clients, self._buckets = hashes, dict(clients), buckets
 
     def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -82,6 +83,14 @@ class AuthService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def use_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Call the vendors with these app secrets from now on (a reload). Identity hashes keep the
+        key they were derived with at start: cached entries stay found (see cache_key_secret)."""
+        self.providers = {
+            name: replace(p, secret=secrets[name]) if name in secrets else p
+            for name, p in self.providers.items()
+        }
 
     def provider(self, name: str) -> Provider:
         try:
