@@ -4,13 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test lint pytest format clean bench
+.PHONY: venv run test lint pytest format clean bench docs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel]'
+	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,docs]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -19,7 +19,8 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/python -m gateway serve --dev
 
-## make test: static checks, then the whole suite against a real Redis
+## make test: static checks, then the whole suite against a real Redis (the docs site is built with
+## `mkdocs build --strict`, and the generated pages checked current, by tests/docs/)
 test: lint pytest
 
 lint: venv
@@ -34,12 +35,17 @@ pytest: venv
 ## make bench: hit path vs a bare aiohttp+Redis baseline, misses, cold burst, RSS soak, profiles (~4 min)
 ## (uses wrk when installed — Debian package wrk — else a bundled load generator)
 bench: venv
-	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,docs,bench]'
 	$(BIN)/python -m tests.benchmarks.bench
+
+## make docs: regenerate the reference pages from the code (tools/gendocs), then build the site in site/
+docs: venv
+	$(BIN)/python -m tools.gendocs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

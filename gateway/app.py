@@ -46,6 +46,7 @@ def create_app(
     the one the log lines go through too (else one is made from the settings' secrets). With a
     `source`, the configuration is reloaded when its files change (gateway.reload)."""
     metrics = Metrics()
+    metrics.initialise(settings.providers)  # panels and alerts read 0, not "No data", from start
     providers = bind_providers(settings.providers)
     tracer = tracer or configured_tracer()
     redactor = redactor or Redactor(secret_values(settings))

@@ -9,6 +9,7 @@ combined as its `multiprocess_mode` says. Single-process serving never pays for 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -23,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway import __version__
+from gateway.catalogue import ERROR_CATALOGUE
 
 # `*_created` series double the exposition for no use on dashboards or alerts.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
@@ -35,6 +37,34 @@ MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's f
 # environment can neither merge stale files into /metrics nor stop start-up on a missing directory.
 values.ValueClass = values.MutexValue
 _shared_dir: str | None = None
+
+# The label values each labelled family can take, so that `Metrics.initialise` makes every child the
+# dashboard and the alerts read at 0 before it first happens: a counter that does not exist yet is
+# "No data" on a panel and an empty side of a ratio, where an operator needs to read 0. The sets are
+# bounded by the code (and the providers by the config), never by a request.
+CACHE_RESULTS = ("hit", "miss", "bypass", "stale")
+RETRY_DENIAL_REASONS = ("budget", "breaker")  # gateway/upstream: the retry budget, the breaker
+# gateway/store/forwarding.py names the operations, gateway/store/guarded.py the reasons.
+STORE_OPERATIONS = ("read", "write", "delete", "renew", "rate", "ping")
+STORE_ERROR_REASONS = ("failed", "skipped", "refused")
+# The HTTP listeners make their own children (gateway/api/server.py), with these values.
+HTTP_LISTENERS = ("service", "metrics")
+HTTP_REJECTION_REASONS = ("cap", "header_timeout")
+# Every problem code with its status class, and `ok`: what a request's outcome can be.
+REQUEST_OUTCOMES: dict[str, str] = {
+    "ok": "2xx",
+    **{entry.code: f"{entry.status // 100}xx" for entry in ERROR_CATALOGUE},
+}
+# A vendor call's outcome is `ok` or an error read from the vendor's answer (or its absence): the
+# catalogue's vendor_* codes, less the breaker's, which answers before any call is made.
+VENDOR_CALL_OUTCOMES = (
+    "ok",
+    *(
+        entry.code
+        for entry in ERROR_CATALOGUE
+        if entry.code.startswith("vendor_") and entry.code != "vendor_circuit_open"
+    ),
+)
 
 
 def share_between_processes(directory: str) -> None:
@@ -218,6 +248,35 @@ class Metrics:
         Info("gateway_build", "Version of the running gateway.", registry=self.exposed).info(
             {"version": __version__}
         )
+
+    def initialise(self, providers: Iterable[str]) -> None:
+        """Make every labelled child that a panel or an alert reads, at 0, for these providers (the
+        configured names) and every known outcome, result and reason. Children that already exist
+        keep their values; the HTTP listeners make their own (gateway/api/server.py)."""
+        for provider in providers:
+            for outcome, status_class in REQUEST_OUTCOMES.items():
+                self.requests.labels(provider, outcome, status_class)
+            for outcome in VENDOR_CALL_OUTCOMES:
+                self.vendor_calls.labels(provider, outcome)
+            for result in CACHE_RESULTS:
+                self.cache_lookups.labels(provider, result)
+            for reason in RETRY_DENIAL_REASONS:
+                self.retries_denied.labels(provider, reason)
+            for family in (
+                self.request_seconds,
+                self.vendor_seconds,
+                self.credential_lifetime_seconds,
+                self.refresh_ahead,
+                self.cooldown_rejections,
+                self.vendor_retries,
+                self.outbound_rejections,
+                self.breaker_state,
+                self.quota_ban_active,
+            ):
+                family.labels(provider)
+        for operation in STORE_OPERATIONS:
+            for reason in STORE_ERROR_REASONS:
+                self.store_errors.labels(operation, reason)
 
     # labels() takes a lock and builds a key on every call; the hit path calls these per request, so
     # the children are looked up once per label set and kept (label sets are bounded by the config).

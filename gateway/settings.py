@@ -50,15 +50,46 @@ class RetrySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # 5 attempts: at 30 % transient failures, 1 - 0.3^5 = 99.76 % of logins succeed, ~1.43 calls each.
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 5
-    base_delay_s: Annotated[float, Field(ge=0, le=10)] = 0.1
-    max_delay_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
+        5,
+        description=(
+            "Attempts per login, the first included; only transient failures (network, HTTP 5xx, "
+            "the vendor's own 'unavailable' codes) are retried."
+        ),
+    )
+    base_delay_s: Annotated[float, Field(ge=0, le=10)] = Field(
+        0.1,
+        description=(
+            "Backoff before the first retry; each further retry doubles it, and the actual wait "
+            "is drawn at random up to it (full jitter)."
+        ),
+    )
+    max_delay_s: Annotated[float, Field(ge=0, le=60)] = Field(
+        2.0, description="Cap on the backoff before one retry."
+    )
     # Retries per first attempt over budget_window_s (per replica): a vendor that is down sees at
     # most (1 + budget_ratio) x the logins; 30 % transient faults need ~0.43, well inside 0.5.
-    budget_ratio: Annotated[float, Field(ge=0, le=10)] = 0.5
-    # Retries always allowed per window, so that at low traffic a single login keeps its retries.
-    budget_min_retries: Annotated[int, Field(ge=0)] = 10
-    budget_window_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    budget_ratio: Annotated[float, Field(ge=0, le=10)] = Field(
+        0.5,
+        description=(
+            "Retries may add at most this share of the first attempts made over `budget_window_s`"
+            " (per replica and provider): 0.5 lets a vendor that is down see at most 1.5 x the "
+            "logins."
+        ),
+    )
+    budget_min_retries: Annotated[int, Field(ge=0)] = Field(
+        10,
+        description=(
+            "Retries always allowed per window whatever the ratio, so that at low traffic a "
+            "single login keeps its retries."
+        ),
+    )
+    budget_window_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        10.0,
+        description=(
+            "The sliding window over which first attempts and retries are counted for the budget."
+        ),
+    )
 
 
 class BreakerSettings(BaseModel):
@@ -71,11 +102,32 @@ class BreakerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    window_s: Annotated[float, Field(gt=0)] = 30.0
-    min_calls: Annotated[int, Field(ge=1)] = 20
-    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
-    consecutive_failures: Annotated[int, Field(ge=1)] | None = 12
-    open_s: Annotated[float, Field(gt=0)] = 15.0
+    window_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="The sliding window of attempts the failure ratio is taken over."
+    )
+    min_calls: Annotated[int, Field(ge=1)] = Field(
+        20, description="Attempts needed in the window before the ratio can open the breaker."
+    )
+    failure_ratio: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.8,
+        description=(
+            "Share of failed attempts in the window (at least `min_calls`) that opens the breaker."
+        ),
+    )
+    consecutive_failures: Annotated[int, Field(ge=1)] | None = Field(
+        12,
+        description=(
+            "Failed attempts in a row that open the breaker at any traffic (null: only the ratio "
+            "opens it)."
+        ),
+    )
+    open_s: Annotated[float, Field(gt=0)] = Field(
+        15.0,
+        description=(
+            "How long an open breaker answers 503 vendor_circuit_open before it lets one probe "
+            "call through."
+        ),
+    )
 
 
 class LimitSettings(BaseModel):
@@ -88,9 +140,20 @@ class LimitSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate_per_s: Annotated[float, Field(gt=0)] | None = 50.0  # shared by every replica (Redis)
-    burst: Annotated[int, Field(ge=1)] = 50
-    max_concurrency: Annotated[int, Field(ge=1)] | None = 64  # per replica
+    rate_per_s: Annotated[float, Field(gt=0)] | None = Field(
+        50.0,
+        description=(
+            "Vendor calls per second for this provider, shared by every replica through a GCRA "
+            "bucket in Redis (null: no rate limit)."
+        ),
+    )
+    burst: Annotated[int, Field(ge=1)] = Field(
+        50, description="Calls the rate bucket lets through at once after a quiet period."
+    )
+    max_concurrency: Annotated[int, Field(ge=1)] | None = Field(
+        64,
+        description="Vendor calls in flight at once for this provider, per replica (null: no cap).",
+    )
 
 
 class ProviderSettings(BaseModel):
@@ -98,24 +161,94 @@ class ProviderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Kind
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
-    app_key: Annotated[str, Field(min_length=1)]
-    app_secret: SecretStr | None = None
-    app_secret_file: Path | None = None
-    sign_method: Literal["md5", "hmac", "hmac-sha256"] = "hmac-sha256"
-    simplify: bool = False
-    token_ttl_s: Annotated[int, Field(gt=0)] = 7200
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0  # one attempt, connect included
-    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
-    deadline_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # the whole request, retries included
-    retry: RetrySettings = RetrySettings()
-    breaker: BreakerSettings = BreakerSettings()
-    limits: LimitSettings = LimitSettings()
-    quota_ban_default_s: Annotated[int, Field(ge=1)] = 60  # when a call-limited answer gives none
-    bind_wait_max_s: Annotated[float, Field(ge=0, le=120)] = 30.0  # cap on the bind check's wait_s
-    # Bind checks with wait_s waiting at once for this provider (per replica); 429 beyond.
-    max_concurrent_polls: Annotated[int, Field(ge=1)] = 200
+    kind: Kind = Field(
+        description=(
+            "The vendor call this provider makes, `<protocol>:<vendor method>` (the Kinds pages "
+            "of the docs list the installed ones)."
+        ),
+    )
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] = Field(
+        description=(
+            "The vendor's URL (for TOP the router, e.g. https://eco.taobao.com/router/rest)."
+        ),
+    )
+    app_key: Annotated[str, Field(min_length=1)] = Field(
+        description="The app key the vendor issued for this account."
+    )
+    app_secret: SecretStr | None = Field(
+        None,
+        description="The app secret, inline (give exactly one of app_secret and app_secret_file).",
+    )
+    app_secret_file: Path | None = Field(
+        None,
+        description=(
+            "A file holding the app secret, e.g. a mounted Kubernetes Secret (re-read when it "
+            "changes; surrounding whitespace is ignored)."
+        ),
+    )
+    sign_method: Literal["md5", "hmac", "hmac-sha256"] = Field(
+        "hmac-sha256",
+        description=(
+            "How TOP requests are signed (TOP kinds only; the vendor must have the same method "
+            "configured for the app)."
+        ),
+    )
+    simplify: bool = Field(
+        False,
+        description=(
+            "Ask TOP for its simplified answer shape (simplify=true); both shapes are read either"
+            " way."
+        ),
+    )
+    token_ttl_s: Annotated[int, Field(gt=0)] = Field(
+        7200,
+        description=(
+            "Lifetime given to a credential whose answer carries no expiry (the AliGenie login)."
+        ),
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
+        5.0, description="One vendor attempt, connect included."
+    )
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        2.0, description="The TCP and TLS connect of one attempt."
+    )
+    deadline_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0,
+        description=(
+            "The whole request to this provider: every attempt, backoff and wait for an outbound "
+            "slot."
+        ),
+    )
+    retry: RetrySettings = Field(
+        RetrySettings(), description="Retries of transient vendor failures (below)."
+    )
+    breaker: BreakerSettings = Field(
+        BreakerSettings(), description="The provider's circuit breaker (below)."
+    )
+    limits: LimitSettings = Field(
+        LimitSettings(), description="Outbound limits towards the vendor (below)."
+    )
+    quota_ban_default_s: Annotated[int, Field(ge=1)] = Field(
+        60,
+        description=(
+            "How long a call-limited answer (TOP codes 4-7) bans the app key when the vendor's "
+            "message gives no duration."
+        ),
+    )
+    bind_wait_max_s: Annotated[float, Field(ge=0, le=120)] = Field(
+        30.0,
+        description=(
+            "Cap on the bind check's `wait_s` input (how long the gateway may poll the vendor "
+            "until bound)."
+        ),
+    )
+    max_concurrent_polls: Annotated[int, Field(ge=1)] = Field(
+        200,
+        description=(
+            "Bind checks with `wait_s` that may wait at once for this provider, per replica; 429 "
+            "polls_limited beyond."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_secret(self) -> ProviderSettings:
@@ -149,19 +282,52 @@ class ClientSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # One hash, or a list during a rotation (a single string is accepted).
-    api_key_sha256: list[str] = Field(default_factory=list)
-    api_key_sha256_file: Path | None = None
-    providers: Annotated[list[str], Field(min_length=1)]
-    rate_limit_per_s: Annotated[float, Field(gt=0)] | None = None  # per replica; 429 beyond it
-    rate_limit_burst: Annotated[int, Field(ge=1)] = 20
-    # Requests that need the vendor (misses, forced refreshes, each poll), per replica; hits are free.
+    api_key_sha256: list[str] = Field(
+        default_factory=list,
+        description=(
+            "The hex SHA-256 of the client's API key, or a list of them during a rotation (a single "
+            "string is accepted; `python -m gateway hash-key` makes one)."
+        ),
+    )
+    api_key_sha256_file: Path | None = Field(
+        None,
+        description=(
+            "A file of further hashes, one per line (a mounted Secret); a running gateway "
+            "re-reads it when it changes. Give this, `api_key_sha256`, or both."
+        ),
+    )
+    providers: Annotated[list[str], Field(min_length=1)] = Field(
+        description='The providers this client may use, by name, or ["*"] for every provider.'
+    )
+    rate_limit_per_s: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description=(
+            "Requests per second this client may make, per replica; 429 client_rate_limited "
+            "beyond (null: no limit)."
+        ),
+    )
+    rate_limit_burst: Annotated[int, Field(ge=1)] = Field(
+        20, description="Requests the client's rate limit lets through at once."
+    )
     # On by default so one client cannot spend the vendor quota all clients share; size it to the
-    # client's peak of new logins per second per replica, with room (null: unlimited).
-    vendor_calls_per_s: Annotated[float, Field(gt=0)] | None = 20.0
-    vendor_calls_burst: Annotated[int, Field(ge=1)] = 40
-    # Bind checks with wait_s this client may have waiting at once (per replica); 429 beyond.
-    max_concurrent_polls: Annotated[int, Field(ge=1)] = 20
+    # client's peak of new logins per second per replica, with room.
+    vendor_calls_per_s: Annotated[float, Field(gt=0)] | None = Field(
+        20.0,
+        description=(
+            "Requests that need the vendor (misses, forced refreshes, each poll; hits are free) "
+            "per second, per replica; 429 client_rate_limited beyond (null: no limit)."
+        ),
+    )
+    vendor_calls_burst: Annotated[int, Field(ge=1)] = Field(
+        40, description="Vendor-bound requests the client's vendor-call limit lets through at once."
+    )
+    max_concurrent_polls: Annotated[int, Field(ge=1)] = Field(
+        20,
+        description=(
+            "Bind checks with `wait_s` this client may have waiting at once, per replica; 429 "
+            "polls_limited beyond."
+        ),
+    )
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod
@@ -202,42 +368,148 @@ class Settings(BaseSettings):
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_-]+$")] = "gw"
-    cache_key_secret: SecretStr | None = None
-    # "<kid>:<base64 of 32 bytes>"; the first seals, all open. In the environment: comma-separated.
-    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    redis_tls_ca_file: Path | None = None
-    redis_tls_cert_file: Path | None = None
-    redis_tls_key_file: Path | None = None
-    failure_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
-    local_cache_max_entries: Annotated[int, Field(ge=0)] = 10_000
-    local_cache_max_age_s: Annotated[float, Field(gt=0)] = 300.0
-    max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    workers: Annotated[int, Field(ge=1, le=64)] = 1  # processes sharing the port (SO_REUSEPORT)
-    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # also serve /metrics here
-    drain_delay_s: Annotated[float, Field(ge=0, le=120)] = 2.0  # unready before closing, on SIGTERM
-    # How often the config file and the files it names (app_secret_file, api_key_sha256_file) are
-    # checked for changes; a change (or SIGHUP) reloads them without a restart.
-    reload_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
-    shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # for in-flight requests
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description=(
+            "The credential store: redis://, rediss:// (TLS), unix://, "
+            "redis+sentinel://host:port,…/<service>[/db], redis+cluster://host:port,…, or "
+            "memory:// (one process only)."
+        ),
+    )
+    host: str = Field("127.0.0.1", description="The address to listen on.")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8080, description="The port to listen on (0: any free port)."
+    )
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_-]+$")] = Field(
+        "gw", description="Namespace of every Redis key the gateway writes."
+    )
+    cache_key_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "HMAC key for the cache keys; when unset, a key is derived per provider from its app "
+            "secret (so rotating that secret empties its cache)."
+        ),
+    )
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            '"<kid>:<base64 of 32 bytes>" AES-256-GCM keys for cached values at rest: the first '
+            "seals, every one opens. In the environment: comma-separated."
+        ),
+    )
+    redis_tls_ca_file: Path | None = Field(
+        None, description="CA bundle to trust for rediss:// (default: the system's)."
+    )
+    redis_tls_cert_file: Path | None = Field(
+        None, description="Client certificate for rediss://, when Redis requires one."
+    )
+    redis_tls_key_file: Path | None = Field(
+        None, description="Private key of the client certificate."
+    )
+    failure_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        30.0,
+        description=(
+            "How long a login the vendor rejected (422) is answered from memory for that "
+            "identity, without calling the vendor (0: off)."
+        ),
+    )
+    local_cache_max_entries: Annotated[int, Field(ge=0)] = Field(
+        10_000,
+        description="Credentials kept in the in-process hit cache in front of Redis (0: none).",
+    )
+    local_cache_max_age_s: Annotated[float, Field(gt=0)] = Field(
+        300.0,
+        description=(
+            "The longest an entry is served from the in-process cache before Redis is asked again."
+        ),
+    )
+    max_body_bytes: Annotated[int, Field(gt=0)] = Field(
+        16 * 1024,
+        description="Largest request body, after decompression; 413 body_too_large beyond.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info",
+        description=(
+            "Level of the JSON log lines on stdout (debug adds the string to sign: personal data)."
+        ),
+    )
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="Processes serving the port together (SO_REUSEPORT), their metrics shared."
+    )
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        None,
+        description=(
+            "Also serve /metrics alone on this port (null: only on `port`); must differ from "
+            "`port`."
+        ),
+    )
+    drain_delay_s: Annotated[float, Field(ge=0, le=120)] = Field(
+        2.0,
+        description=(
+            "On SIGTERM, how long the gateway answers unready but keeps serving, so load "
+            "balancers stop sending first."
+        ),
+    )
+    reload_interval_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        2.0,
+        description=(
+            "How often the config file and the files it names (app_secret_file, "
+            "api_key_sha256_file) are checked for changes; a change, or SIGHUP, reloads them "
+            "without a restart."
+        ),
+    )
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0,
+        description="On SIGTERM, how long in-flight requests may take to finish after the drain.",
+    )
     # The HTTP listener's defences against slow and idle clients (gateway/api/server.py).
-    # The request line and headers must be complete within this, counted from the connection's
-    # opening (first request) or from the first byte of the next request (keep-alive); else closed.
-    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
-    # The whole body must arrive within this once the handler reads it; else 408 request_timeout.
-    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
-    # An idle keep-alive connection between requests is closed after this (aiohttp's own: ~1 h).
-    keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0
-    # Open connections per process and listener; one more is closed at once. 0: no cap.
-    max_connections: Annotated[int, Field(ge=0)] = 1024
-    readiness_requires_store: bool = False  # see README "Health": off, a Redis outage is no outage
-    store_down_grace_s: Annotated[float, Field(ge=0)] = 30.0  # hysteresis when it is on
-    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    clients: dict[str, ClientSettings] = Field(default_factory=dict)
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0,
+        description=(
+            "The request line and headers must arrive within this, counted from the connection's "
+            "opening (or, on keep-alive, the next request's first byte); else the connection is "
+            "closed."
+        ),
+    )
+    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0,
+        description=(
+            "The whole body must arrive within this once the handler reads it; else 408 "
+            "request_timeout."
+        ),
+    )
+    # aiohttp's own keep-alive default is about an hour.
+    keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        75.0, description="An idle keep-alive connection is closed after this."
+    )
+    max_connections: Annotated[int, Field(ge=0)] = Field(
+        1024,
+        description=(
+            "Open connections per process and listener; one more is closed at once (0: no cap)."
+        ),
+    )
+    readiness_requires_store: bool = Field(
+        False,
+        description=(
+            "Fail /readyz while the store has been down for longer than `store_down_grace_s` "
+            "(off: a Redis outage is not a gateway outage)."
+        ),
+    )
+    store_down_grace_s: Annotated[float, Field(ge=0)] = Field(
+        30.0,
+        description=(
+            "How long the store may be down before `readiness_requires_store` fails readiness."
+        ),
+    )
+    providers: dict[str, ProviderSettings] = Field(
+        default_factory=dict,
+        description=(
+            "The vendor accounts, by name: the `<provider>` of POST /auth/<provider> ([a-z0-9-]+)."
+        ),
+    )
+    clients: dict[str, ClientSettings] = Field(
+        default_factory=dict, description="The apps that may call the gateway, by name."
+    )
 
     @field_validator("providers")
     @classmethod
