@@ -1,4 +1,4 @@
-"""Command line: `serve`, `serve --dev`, `sandbox`, `sign`."""
+"""Command line: `serve`, `serve --dev`, `sandbox`, `sign`, `kinds`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from gateway.api.server import start_listeners
 from gateway.app import RELOADER, create_app
 from gateway.logging import configure_logging, secret_values
 from gateway.metrics import share_between_processes
-from gateway.providers.registry import bind_providers
+from gateway.providers.registry import bind_providers, installed_kinds
 from gateway.redaction import Redactor
 from gateway.reload import ConfigSource, reload_on_sighup
 from gateway.settings import ConfigError, Settings, load_settings
@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sign.add_argument("input", help="the provider's JSON input, as sent to POST /auth/<provider>")
     sign.add_argument("--config", help="YAML config file (default: $GATEWAY_CONFIG)")
 
+    commands.add_parser(
+        "kinds",
+        help="list the installed kinds and the package each comes from",
+        epilog="example: python -m gateway kinds",
+    )
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
@@ -80,10 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.check_config import main as check_config
 
             return check_config(args.file)
+        if args.command == "kinds":
+            return _kinds()
         return _sign(args)
-    except ConfigError as exc:
+    except ConfigError as exc:  # PluginError included
         print(exc, file=sys.stderr)
         return 2
+
+
+def _kinds() -> int:
+    """One line per installed kind: its name, the package and the entry point that registered it."""
+    for name, installed in installed_kinds().items():
+        print(f"{name}  {installed.package}  ({installed.entry_point})")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -268,7 +283,9 @@ def _sign(args: argparse.Namespace) -> int:
         print(f"invalid input for {provider.kind}: {exc}", file=sys.stderr)
         return 2
     request = provider.build_request(inputs, new_send_context(time.time()))
-    print(f"{request.method} {request.url}")
+    print(
+        f"{request.method} {provider.redactor.redact(request.url)}"
+    )  # a query may hold the secret
     for name, value in request.headers.items():
         print(f"{name}: {value}")
     print()

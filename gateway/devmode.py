@@ -1,4 +1,7 @@
-"""`serve --dev`: the vendor sandbox in-process, four providers pointing at it, memory store, a dev key."""
+"""`serve --dev`: the vendor sandbox in-process, one provider per installed kind, memory store, a dev key.
+
+Each kind names its dev provider and brings its example inputs (gateway/providers/kind.py), so a
+plug-in's kind shows up here as soon as it is installed."""
 
 from __future__ import annotations
 
@@ -7,21 +10,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from gateway.sandbox.app import start_sandbox
+from gateway.providers.registry import installed_kinds
+from gateway.sandbox.app import add_app, endpoint_path, start_sandbox
 from gateway.sandbox.state import SandboxState
 from gateway.settings import Settings
-
-DEV_PROVIDERS = {
-    "zebra-miniapp": ("top:yunos.aiot.thirdminiapp.auth.get", "/router/rest"),
-    "aligenie-login": ("top:taobao.ailab.aicloud.top.auth.get", "/router/rest"),
-    "tmallgenie-bind": ("top:alibaba.ailabs.iot.device.inside.checkbind.invoke", "/router/rest"),
-    "tencent-wechat": ("tencent-iot:AppGetTokenByWeiXin", "/api/exploreropen/appapi"),
-}
-EXAMPLE_INPUT = (
-    '{"wx_open_id": "o-dev-user-1", "nick_name": "dev", "avatar": "https://example.com/a.png"}'
-)
 
 
 @dataclass(frozen=True)
@@ -33,45 +28,62 @@ class DevEnvironment:
 
     def banner(self) -> str:
         base = f"http://{self.settings.host}:{self.settings.port}"
+        name, example = first_example()
         return "\n".join(
             [
                 "auth gateway — development mode (in-process vendor sandbox, in-memory store)",
                 f"  gateway:   {base}",
                 f"  sandbox:   {self.sandbox_url}",
-                f"  providers: {', '.join(DEV_PROVIDERS)}",
+                f"  providers: {', '.join(self.settings.providers)}",
                 f"  dev key:   {self.client_key}",
                 "",
                 "Try it:",
-                f"  curl -s -X POST {base}/auth/tencent-wechat \\",
+                f"  curl -s -X POST {base}/auth/{name} \\",
                 f"    -H 'Authorization: Bearer {self.client_key}' \\",
                 "    -H 'Content-Type: application/json' \\",
-                f"    -d '{EXAMPLE_INPUT}'",
+                f"    -d '{example}'",
                 "",
             ]
         )
 
 
+def first_example() -> tuple[str, str]:
+    """The banner's curl: the Tencent WeChat login when installed (no polling, no single-use code),
+    else the first installed kind."""
+    kinds = [installed.kind for installed in installed_kinds().values()]
+    kind = next((k for k in kinds if k.dev_provider == "tencent-wechat"), kinds[0])
+    return kind.dev_provider, orjson.dumps(dict(kind.example_inputs)).decode()
+
+
+def dev_providers(sandbox_url: str, state: SandboxState) -> dict[str, Any]:
+    """One provider per installed kind, pointing at the sandbox; one app key per protocol."""
+    providers: dict[str, Any] = {}
+    apps: dict[str, tuple[str, str]] = {}
+    for installed in installed_kinds().values():
+        kind = installed.kind
+        if kind.protocol.name not in apps:
+            apps[kind.protocol.name] = (f"dev-{kind.protocol.name}-app", secrets.token_hex(16))
+            add_app(state, kind.protocol, *apps[kind.protocol.name])
+        key, secret = apps[kind.protocol.name]
+        providers[kind.dev_provider] = {
+            "kind": kind.kind,
+            "endpoint": sandbox_url + endpoint_path(kind.protocol),
+            "app_key": key,
+            "app_secret": secret,
+        }
+    return providers
+
+
 async def start_dev_environment(host: str, port: int) -> DevEnvironment:
     """Start the sandbox on a free loopback port and build settings that point every provider at it."""
-    top_key, tencent_key = "dev-top-app", "dev-tencent-app"
-    top_secret, tencent_secret = secrets.token_hex(16), secrets.token_hex(16)
-    state = SandboxState(top_apps={top_key: top_secret}, tencent_apps={tencent_key: tencent_secret})
+    state = SandboxState()
     runner, sandbox_url = await start_sandbox(state, host="127.0.0.1", port=0)
-    providers: dict[str, Any] = {}
-    for name, (kind, path) in DEV_PROVIDERS.items():
-        is_top = kind.startswith("top:")
-        providers[name] = {
-            "kind": kind,
-            "endpoint": sandbox_url + path,
-            "app_key": top_key if is_top else tencent_key,
-            "app_secret": top_secret if is_top else tencent_secret,
-        }
     client_key = "dev-" + secrets.token_urlsafe(24)
     settings = Settings(
         redis_url="memory://",
         host=host,
         port=port,
-        providers=providers,
+        providers=dev_providers(sandbox_url, state),
         clients={
             "dev": {
                 "api_key_sha256": hashlib.sha256(client_key.encode()).hexdigest(),

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -25,18 +26,6 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from gateway.encryption import parse_encryption_keys
 
-KINDS = (
-    "top:yunos.aiot.thirdminiapp.auth.get",
-    "top:taobao.ailab.aicloud.top.auth.get",
-    "top:alibaba.ailabs.iot.device.inside.checkbind.invoke",
-    "tencent-iot:AppGetTokenByWeiXin",
-)
-Kind = Literal[
-    "top:yunos.aiot.thirdminiapp.auth.get",
-    "top:taobao.ailab.aicloud.top.auth.get",
-    "top:alibaba.ailabs.iot.device.inside.checkbind.invoke",
-    "tencent-iot:AppGetTokenByWeiXin",
-]
 PROVIDER_NAME = re.compile(r"^[a-z0-9-]+$")
 
 
@@ -157,14 +146,18 @@ class LimitSettings(BaseModel):
 
 
 class ProviderSettings(BaseModel):
-    """One vendor account: which call, where, and with which app key and secret."""
+    """One vendor account: which call, where, and with which app key and secret.
+
+    A kind may take options of its own (its `options_model`, listed on its page under Kinds); they
+    are given beside these keys (or under `options`) and validated by the kind, so a misspelt key is
+    still an error naming it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Kind = Field(
+    kind: str = Field(
         description=(
-            "The vendor call this provider makes, `<protocol>:<vendor method>` (the Kinds pages "
-            "of the docs list the installed ones)."
+            "The vendor call this provider makes, `<protocol>:<vendor method>`: one of the "
+            "installed kinds (`python -m gateway kinds` lists them)."
         ),
     )
     endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] = Field(
@@ -250,6 +243,65 @@ class ProviderSettings(BaseModel):
         ),
     )
 
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "The kind's own settings (its page under Kinds lists them); they may equally be given "
+            "beside the common keys."
+        ),
+    )
+    _options: Any = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, data: Any) -> Any:
+        """Move the keys the kind declares as options under `options`; any other key stays, and an
+        unknown one is refused with its own name."""
+        from gateway.providers.registry import installed_kinds  # the registry imports this module
+
+        if not isinstance(data, dict) or data.get("kind") not in installed_kinds():
+            return data
+        declared = installed_kinds()[data["kind"]].kind.options_model.model_fields
+        given = {key: data[key] for key in data if key in declared and key not in cls.model_fields}
+        if not given:
+            return data
+        rest = {key: value for key, value in data.items() if key not in given}
+        options = rest.get("options")
+        return {**rest, "options": {**given, **(options if isinstance(options, dict) else {})}}
+
+    @field_validator("kind")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        from gateway.providers.registry import installed_kinds  # the registry imports this module
+
+        installed = installed_kinds()
+        if value not in installed:
+            raise ValueError(
+                f"unknown kind {value!r}; installed kinds: {', '.join(installed)} "
+                "(a plug-in adds more: see the docs' Plug-ins page)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> ProviderSettings:
+        from gateway.providers.registry import kind_named
+
+        try:
+            options = kind_named(self.kind).options_model.model_validate(self.options)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in error.errors(include_input=False, include_url=False)
+            )
+            raise ValueError(f"options: {problems} (for kind {self.kind})") from None
+        self._options = options
+        return self
+
+    @property
+    def kind_options(self) -> Any:
+        """The kind's own options, validated by its `options_model`."""
+        return self._options
+
     @model_validator(mode="after")
     def _one_secret(self) -> ProviderSettings:
         if (self.app_secret is None) == (self.app_secret_file is None):
@@ -262,7 +314,8 @@ class ProviderSettings(BaseModel):
         """The app secret, read from the mounted file when configured that way (Kubernetes Secret)."""
         if self.app_secret is not None:
             return self.app_secret.get_secret_value()
-        assert self.app_secret_file is not None  # guaranteed by _one_secret
+        if self.app_secret_file is None:  # _one_secret makes this unreachable
+            raise ConfigError("a provider has neither app_secret nor app_secret_file")
         return self.app_secret_file.read_text(encoding="utf-8").strip()
 
 
@@ -566,6 +619,9 @@ class Settings(BaseSettings):
 
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read the YAML file (`config_path` or `GATEWAY_CONFIG`), then the environment, then `overrides`."""
+    from gateway.providers.registry import installed_kinds  # the registry imports this module
+
+    installed_kinds()  # a broken plug-in stops the start here, named, whatever the config says
     path = config_path or os.environ.get("GATEWAY_CONFIG")
     values: dict[str, Any] = _read_yaml(Path(path)) if path else {}
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,13 +1,14 @@
-"""Tencent IoT Explorer application API (`exploreropen/appapi`): request, envelopes, errors (VENDORS.md §2)."""
+"""The Tencent IoT Explorer application API protocol (`exploreropen/appapi`): `TencentKind`, the envelopes
+and the error codes (VENDORS.md §2). An Action is one module that builds a `TencentKind`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from pydantic import Field
+from pydantic import BaseModel
 
 from gateway.errors import (
     GatewayError,
@@ -20,7 +21,6 @@ from gateway.errors import (
 from gateway.providers.base import (
     Credential,
     Inputs,
-    Printable,
     SendContext,
     VendorRequest,
     VendorResponse,
@@ -29,46 +29,48 @@ from gateway.providers.base import (
     scalar_text,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.providers.kind import NoOptions, ProtocolInfo, Sample, Settles, always_settled
 from gateway.redaction import redact_text
 from gateway.settings import ProviderSettings
 from gateway.signing import tencent_iot as tencent_signing
 
-
-class WeChatLoginInputs(Inputs):
-    identity_fields = ("wx_open_id",)  # a new nickname or avatar is the same user
-
-    wx_open_id: Annotated[str, Field(max_length=128), Printable]
-    # Tencent answers InvalidParameterValue.NickNameLengthInvalid past its limit; 32 is ours.
-    nick_name: Annotated[str, Field(max_length=32), Printable]
-    avatar: Annotated[str, Field(max_length=1024), Printable]
+TENCENT_IOT = ProtocolInfo("tencent-iot")
 
 
 @dataclass(frozen=True, slots=True)
-class TencentOperation:
-    """An appapi Action as data: its name, inputs and how inputs become request fields."""
+class TencentKind:
+    """An appapi Action as one object (gateway/providers/kind.py `Kind`): its name and inputs, how the
+    inputs become request fields, its documented answers. The answer is read the same way for every
+    Action (`Data.Token`, `Data.ExpireAt`); the sandbox's stand-in is gateway/sandbox/tencent_iot.py."""
 
     action: str
     input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
+    request_fields: Callable[[Any], dict[str, str | int]]
+    dev_provider: str
+    example_inputs: Mapping[str, Any]
+    samples: Sequence[Sample]
+    options_model: type[BaseModel] = NoOptions
+    settles: Settles = always_settled
+    protocol: ProtocolInfo = TENCENT_IOT
 
     @property
     def kind(self) -> str:
         return f"tencent-iot:{self.action}"
 
+    @property
+    def api(self) -> str:
+        return self.action
+
     def build_request(
         self, inputs: Inputs, settings: ProviderSettings, secret: str, ctx: SendContext
     ) -> VendorRequest:
-        assert isinstance(
-            inputs, WeChatLoginInputs
-        )  # the registry pairs the model with this action
         fields: dict[str, str | int] = {
             "Action": self.action,
             "RequestId": ctx.request_id,
             "AppKey": settings.app_key,
             "Timestamp": int(ctx.now),
             "Nonce": ctx.nonce,
-            "WxOpenID": inputs.wx_open_id,
-            "NickName": inputs.nick_name,
-            "Avatar": inputs.avatar,
+            **self.request_fields(inputs),
         }
         fields = {name: value for name, value in fields.items() if value != ""}
         fields["Signature"] = tencent_signing.sign(fields, secret)
@@ -81,7 +83,9 @@ class TencentOperation:
             api=self.action,
         )
 
-    def read_response(self, response: VendorResponse, now: float) -> Credential:
+    def read_response(
+        self, response: VendorResponse, settings: ProviderSettings, now: float
+    ) -> Credential:
         reply = read_envelope(response)
         data = require(reply, "Data", Mapping, "")
         token = require(data, "Token", str, "Data.")
@@ -156,9 +160,3 @@ def error_from_code(code: str, message: str | None) -> GatewayError:
 def _text(value: Any) -> str | None:
     """Vendor words for `upstream`/`detail`: credential shapes redacted, cut (gateway/redaction.py)."""
     return redact_text(value) if isinstance(value, str) else None
-
-
-WECHAT_LOGIN = TencentOperation(
-    action="AppGetTokenByWeiXin",
-    input_model=WeChatLoginInputs,
-)

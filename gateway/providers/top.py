@@ -1,14 +1,17 @@
-"""Taobao Open Platform (TOP) router calls: the request, the envelope and the error classes (VENDORS.md §1)."""
+"""The Taobao Open Platform (TOP) protocol: `TopKind`, the envelope and the error classes (VENDORS.md §1).
+
+A TOP method is one module that builds a `TopKind` (e.g. the OAuth code exchange, top_token_create.py)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from pydantic import BaseModel
 
 from gateway.errors import (
     GatewayError,
@@ -28,6 +31,15 @@ from gateway.providers.base import (
     VendorResponse,
 )
 from gateway.providers.http_body import decode_json_body, raise_for_http_status
+from gateway.providers.kind import (
+    NoOptions,
+    ProtocolInfo,
+    Sample,
+    Settles,
+    always_settled,
+    json_answer,
+)
+from gateway.providers.top_sandbox import SandboxAnswer, SandboxCheck
 from gateway.redaction import redact_text
 from gateway.settings import ProviderSettings
 from gateway.signing import top as top_signing
@@ -35,23 +47,42 @@ from gateway.signing import top as top_signing
 CONTENT_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
 
 
+TOP = ProtocolInfo("top")
+
+
 @dataclass(frozen=True, slots=True)
-class TopOperation:
-    """A TOP API as data: its method name, inputs, how inputs become business params, how to read `result`."""
+class TopKind:
+    """A TOP API as one object (gateway/providers/kind.py `Kind`): its method name and inputs, how the
+    inputs become business parameters and how `result` is read, its documented answers, and how the
+    sandbox checks and answers it as the platform does."""
 
     method: str
     input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
     business_params: Callable[[Any, SendContext], dict[str, str]]
     read_result: Callable[[Mapping[str, Any], float], Credential]
+    dev_provider: str
+    example_inputs: Mapping[str, Any]
+    samples: Sequence[Sample]  # the result payloads, as `sample_answer` wraps them
+    sandbox_check: SandboxCheck  # the platform's business-parameter rules for this method
+    sandbox_answer: SandboxAnswer  # the success payload the sandbox answers with
+    options_model: type[BaseModel] = NoOptions
+    settles: Settles = always_settled
+    # The method's in-envelope "internal error" answer, when it has one (the sandbox's
+    # bind_internal_error fault and its chaos mode use it): (ret_code, message) -> payload.
+    sandbox_internal_error: Callable[[int, str], dict[str, Any]] | None = None
+    protocol: ProtocolInfo = TOP
 
     @property
     def kind(self) -> str:
         return f"top:{self.method}"
 
     @property
+    def api(self) -> str:
+        return self.method
+
+    @property
     def response_key(self) -> str:
-        """`<name>_response`: the method without a leading `taobao.`, dots as underscores."""
-        return self.method.removeprefix("taobao.").replace(".", "_") + "_response"
+        return response_key(self.method)
 
     def build_request(
         self, inputs: Inputs, settings: ProviderSettings, secret: str, ctx: SendContext
@@ -72,19 +103,25 @@ class TopOperation:
             api=self.method,
         )
 
-    def read_response(self, response: VendorResponse, now: float) -> Credential:
+    def read_response(
+        self, response: VendorResponse, settings: ProviderSettings, now: float
+    ) -> Credential:
         payload = read_envelope(response, self.response_key)
         credential = self.read_result(payload, now)
         request_id = payload.get("request_id")
         if isinstance(request_id, str):
-            return Credential(
-                credential.token,
-                credential.expires_at,
-                credential.data,
-                request_id,
-                credential.cacheable,
-            )
+            return replace(credential, upstream_request_id=request_id)
         return credential
+
+
+def response_key(method: str) -> str:
+    """`<name>_response`: the method without a leading `taobao.`, dots as underscores."""
+    return method.removeprefix("taobao.").replace(".", "_") + "_response"
+
+
+def sample_answer(method: str, payload: Mapping[str, Any]) -> VendorResponse:
+    """A documented TOP success envelope: `payload` wrapped in the method's `<name>_response`."""
+    return json_answer({response_key(method): {**payload, "request_id": "3ub8h0q7ybhh"}})
 
 
 def system_params(method: str, settings: ProviderSettings, now: float) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""The sandbox HTTP app: both vendor simulators behind one aiohttp application.
+"""The sandbox HTTP app: the vendor simulators behind one aiohttp application.
 
-`create_sandbox_app(state)` mounts the TOP router, the Tencent appapi and the `/_sandbox/` control
-routes (`control.py`); `start_sandbox` serves it on loopback (port 0 picks a free port) for dev
+`create_sandbox_app(state)` mounts the TOP router, the Tencent appapi, the routes of plug-in
+protocols' `SandboxResponder`s (gateway/providers/kind.py) and the `/_sandbox/` control routes
+(`control.py`); `start_sandbox` serves it on loopback (port 0 picks a free port) for dev
 mode, tests and benchmarks. Each handler records the request exactly as received, then
 `answer_with_faults` acts out the injected delay and transport faults (`faults.py`), waits
 `state.latency_s`, and answers as the vendor module decides (vendor faults happen in there).
@@ -14,11 +15,13 @@ import dataclasses
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
 from aiohttp import web
 
+from gateway.providers.kind import ProtocolInfo, SandboxResponder
+from gateway.providers.registry import installed_kinds
 from gateway.sandbox import control, faults, tencent_iot, top
 from gateway.sandbox.state import (
     JSON_CONTENT_TYPE,
@@ -44,6 +47,8 @@ def create_sandbox_app(state: SandboxState) -> web.Application:
     app.on_response_prepare.append(date_from_vendor_clock)
     app.router.add_post(TOP_PATH, top_router)
     app.router.add_post(TENCENT_PATH, tencent_appapi)
+    for responder in plugin_responders():
+        app.router.add_route(responder.http_method, responder.path, plugin_handler(responder))
     control.add_routes(app, state)
     return app
 
@@ -73,6 +78,60 @@ async def tencent_appapi(request: web.Request) -> web.Response:
     return await answer_with_faults(
         request, "tencent", decoded.api, lambda: tencent_iot.answer(state, decoded)
     )
+
+
+def endpoint_path(protocol: ProtocolInfo) -> str:
+    """Where the sandbox serves a protocol's vendor."""
+    if protocol.sandbox is not None:
+        return protocol.sandbox.path
+    return {"top": TOP_PATH, "tencent-iot": TENCENT_PATH}[protocol.name]
+
+
+def add_app(state: SandboxState, protocol: ProtocolInfo, key: str, secret: str) -> None:
+    """Make the sandbox's stand-in for `protocol` accept the app `key` signed with `secret`."""
+    if protocol.sandbox is not None:
+        state.plugin_apps.setdefault(protocol.sandbox.vendor, {})[key] = secret
+    elif protocol.name == "top":
+        state.top_apps[key] = secret
+    else:
+        state.tencent_apps[key] = secret
+
+
+def plugin_responders() -> list[SandboxResponder]:
+    """The sandbox stand-ins that plug-in protocols bring, one per protocol."""
+    found = {
+        installed.kind.protocol.name: installed.kind.protocol.sandbox
+        for installed in installed_kinds().values()
+        if installed.kind.protocol.sandbox is not None
+    }
+    return [responder for responder in found.values() if responder is not None]
+
+
+def plugin_handler(
+    responder: SandboxResponder,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A plug-in protocol's route: record, transport faults, then the responder's own answer."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = request.app[SANDBOX_STATE]
+        body = await request.read()
+        query = dict(request.rel_url.query)
+        api = responder.api_of(query, body)
+        record(state, request, responder.vendor, api, body, dict(query))
+
+        def answer() -> CannedResponse:
+            canned = state.take_canned(api) if api is not None else None
+            if canned is not None:
+                return canned
+            apps = state.plugin_apps.get(responder.vendor, {})
+            memory = state.memory.setdefault(responder.vendor, {})
+            reply = responder.answer(apps, memory, query, body, state.now())
+            content_type = reply.headers.get("Content-Type", JSON_CONTENT_TYPE)
+            return CannedResponse(reply.status, reply.body, content_type)
+
+        return await answer_with_faults(request, responder.vendor, api, answer)
+
+    return handle
 
 
 def record(

@@ -19,7 +19,7 @@ import sys
 from typing import get_args
 
 from gateway.sandbox import fault_specs
-from gateway.sandbox.app import TENCENT_PATH, TOP_PATH, start_sandbox
+from gateway.sandbox.app import TENCENT_PATH, TOP_PATH, plugin_responders, start_sandbox
 from gateway.sandbox.control import FAULTS_PATH, STATS_PATH
 from gateway.sandbox.state import SandboxState, TencentEnvelope, TopSessionExpireFormat
 
@@ -82,7 +82,7 @@ FAULT_HELP = (
     "matching call; PROBABILITY (0..1) to 1. ARGs cannot contain ':', '@', '*' or '%%'. "
     "Transport faults fire before any protocol check, vendor errors (top_error, call_limited, "
     "tencent_error, bind_internal_error) only after the checks pass. "
-    "Examples: 'http_status:502@AppGetTokenByWeiXin*3', 'call_limited:60*1', 'reset:rst%%0.1', "
+    "Examples: 'http_status:502*3', 'call_limited:60*1', 'reset:rst%%0.1', "
     "'latency:0.5'"
 )
 
@@ -188,6 +188,10 @@ def state_from_args(args: argparse.Namespace) -> SandboxState:
         bind_after_polls=args.bind_after_polls,
         fault_seed=args.fault_seed,
     )
+    for responder in plugin_responders():  # plug-in protocols' vendors: one generated app each
+        key, secret = random_tencent_app()
+        state.plugin_apps[responder.vendor] = {key: secret}
+        print(f"{responder.vendor} app (generated, plug-in): app_key={key} app_secret={secret}")
     injections: list[fault_specs.Injection] = list(args.faults or ())
     if args.chaos > 0:
         injections.append(fault_specs.Injection(None, times=None, probability=args.chaos))
@@ -214,6 +218,8 @@ async def serve(state: SandboxState, host: str, port: int) -> int:
             handled.append(signum)
     print(f"TOP endpoint:     {base_url}{TOP_PATH}")
     print(f"Tencent endpoint: {base_url}{TENCENT_PATH}")
+    for responder in plugin_responders():
+        print(f"{responder.vendor} endpoint (plug-in): {base_url}{responder.path}")
     print(f"Control:          {base_url}{FAULTS_PATH} (POST, GET, DELETE), {base_url}{STATS_PATH}")
     print("Press Ctrl+C to stop.", flush=True)
     try:

@@ -161,8 +161,8 @@ _SPEC = re.compile(
 def parse_fault_spec(text: str) -> Injection:
     """`KIND[:ARG...][@API][*TIMES][%PROBABILITY]`; TIMES defaults to every call, PROBABILITY to 1.
 
-    Examples: `reset`, `http_status:502@AppGetTokenByWeiXin*3`, `latency:0.5%0.1`,
-    `call_limited:60@taobao.ailab.aicloud.top.auth.get*1`, `top_error:15:Remote service error`,
+    Examples: `reset`, `http_status:502*3`, `latency:0.5%0.1`,
+    `call_limited:60@<TOP method>*1`, `top_error:15:Remote service error`,
     `chaos%0.3`. ValueError when the text does not parse.
     """
     match = _SPEC.fullmatch(text.strip())

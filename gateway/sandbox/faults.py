@@ -25,6 +25,7 @@ control endpoint's JSON.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import threading
@@ -38,9 +39,15 @@ if TYPE_CHECKING:
 Stage = Literal["delay", "transport", "vendor"]
 ResetMode = Literal["close", "rst"]
 
-CHECKBIND_METHOD = "alibaba.ailabs.iot.device.inside.checkbind.invoke"
 HTML_CONTENT_TYPE = "text/html;charset=utf-8"
 HANG_LIMIT_S = 300.0
+
+
+@functools.cache
+def _methods_with_internal_error() -> frozenset[str]:
+    from gateway.sandbox.top import methods  # top.py renders faults: it imports this module
+
+    return frozenset(name for name, kind in methods().items() if kind.sandbox_internal_error)
 
 
 def _check_seconds(name: str, value: float) -> None:
@@ -257,7 +264,8 @@ class TencentError(Fault):
 
 @dataclass(frozen=True)
 class BindInternalError(Fault):
-    """checkbind only: `result=false`, `ret_code` 331001 "系统内部未知错误" inside a success envelope."""
+    """`result=false`, `ret_code` 331001 "系统内部未知错误" inside a success envelope: for the TOP
+    methods whose kind declares such an answer (`TopKind.sandbox_internal_error`, the bind check)."""
 
     kind: ClassVar[str] = "bind_internal_error"
     stage: ClassVar[Stage] = "vendor"
@@ -269,7 +277,7 @@ class BindInternalError(Fault):
         _check_type("message", self.message, str)
 
     def applies_to(self, vendor: Vendor, api: str | None) -> bool:
-        return vendor == "top" and api == CHECKBIND_METHOD
+        return vendor == "top" and api in _methods_with_internal_error()
 
 
 @dataclass(frozen=True)

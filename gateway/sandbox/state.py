@@ -20,7 +20,7 @@ import orjson
 
 from gateway.sandbox.faults import ActiveFault, Fault, FaultPlan
 
-Vendor = Literal["top", "tencent"]
+Vendor = str  # "top", "tencent", or a plug-in protocol's SandboxResponder.vendor
 TencentEnvelope = Literal["documented", "official"]
 TopSessionExpireFormat = Literal["seconds", "milliseconds", "relative"]
 
@@ -64,6 +64,8 @@ class SandboxState:
 
     top_apps: dict[str, str] = field(default_factory=dict)  # app_key -> secret
     tencent_apps: dict[str, str] = field(default_factory=dict)  # AppKey -> AppSecret
+    # Plug-in protocols' vendors: SandboxResponder.vendor -> app key -> secret.
+    plugin_apps: dict[str, dict[str, str]] = field(default_factory=dict)
     token_ttl_s: int = 7200  # lifetime of issued sessions / tokens
     tencent_envelope: TencentEnvelope = "documented"
     top_session_expire_format: TopSessionExpireFormat = "seconds"
@@ -82,9 +84,8 @@ class SandboxState:
     issued_tokens: list[str] = field(default_factory=list)
 
     # Simulated vendor memory (survives reset_records, like the vendor's own database would).
-    top_user_ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (user_id, schema)
+    memory: dict[str, dict[Any, Any]] = field(default_factory=dict)  # per TOP kind's method
     tencent_user_ids: dict[str, str] = field(default_factory=dict)  # WxOpenID -> user id
-    bind_polls: dict[tuple[str, str], int] = field(default_factory=dict)  # (open_id, product_key)
     tencent_nonces_seen: set[tuple[str, int, int]] = field(default_factory=set)  # AppKey, Nonce, TS
 
     # Injected faults; they stay across reset_records, like scripted answers.

@@ -4,7 +4,8 @@ The request is decoded once (`decode`), then `answer` runs the platform's checks
 real router applies them — each check is a small function named after the rule it enforces and
 raising `TopError` with the platform's own code — then the method's business checks, then an injected
 vendor fault (`faults.TopError`, `faults.BindInternalError`), a queued `CannedResponse` or the
-simulated success body (VENDORS.md §1 and §3, seeds 000-002).
+simulated success body (VENDORS.md §1 and §3). The methods served are the installed TOP kinds: each
+brings its business checks and its simulated answer (`TopKind.sandbox_check`, `sandbox_answer`).
 
 Every answer is HTTP 200; errors are `{"error_response": {...}}`. `format=json` gives JSON, anything
 else valid (including no `format` at all, the platform default) gives XML.
@@ -12,13 +13,11 @@ else valid (including no `format` at all, the platform default) gives XML.
 
 from __future__ import annotations
 
-import base64
+import functools
 import hmac
-import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,39 +25,15 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from gateway.providers.registry import installed_kinds
+from gateway.providers.top import TopKind
+from gateway.providers.top_sandbox import Params, TopError, invalid_argument
 from gateway.sandbox import faults
 from gateway.sandbox.state import JSON_CONTENT_TYPE, CannedResponse, SandboxState
 from gateway.signing import top as top_signing
 
 XML_CONTENT_TYPE = "text/xml;charset=UTF-8"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-Params = Mapping[str, str]
-
-
-class TopError(Exception):
-    """A platform or business error, answered as `error_response`."""
-
-    def __init__(
-        self, code: int, msg: str, sub_code: str | None = None, sub_msg: str | None = None
-    ) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
-        self.sub_code = sub_code
-        self.sub_msg = sub_msg
-
-
-def missing_arguments(name: str) -> TopError:
-    """Code 40, as the platform reports a required business parameter that was not sent."""
-    return TopError(
-        40, f"Missing Required Arguments:{name}", "isv.missing-parameter", f"缺少必选参数 {name}"
-    )
-
-
-def invalid_argument(name: str, why: str) -> TopError:
-    """Code 41, as the platform reports a business parameter with an unacceptable value."""
-    return TopError(41, "Invalid Arguments", "isv.invalid-parameter", f"非法参数 {name}: {why}")
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -148,9 +123,9 @@ def check_method_present(params: Params) -> str:
     return method
 
 
-def check_method_known(name: str) -> TopMethod:
-    """Rule: `method` names an API the platform serves (code 22); the sandbox serves three."""
-    method = METHODS.get(name)
+def check_method_known(name: str) -> TopKind:
+    """Rule: `method` names an API the platform serves (code 22): here, an installed TOP kind."""
+    method = methods().get(name)
     if method is None:
         raise TopError(22, "Invalid Method", "isv.invalid-method", f"unknown method {name}")
     return method
@@ -188,17 +163,25 @@ def check_timestamp_present(params: Params) -> str:
 
 
 _TIMESTAMP_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_EPOCH_MS_SHAPE = re.compile(r"[0-9]{13}")
 
 
 def check_timestamp_fresh(state: SandboxState, timestamp: str) -> None:
-    """Rule: `yyyy-MM-dd HH:mm:ss` wall clock in GMT+8, within ±top_skew_s of the platform (31)."""
+    """Rule: `yyyy-MM-dd HH:mm:ss` wall clock in GMT+8 — or epoch milliseconds, which the official
+    Python SDK (topsdk) sends and the platform accepts — within ±top_skew_s of the platform (31)."""
     try:
-        if not _TIMESTAMP_SHAPE.fullmatch(timestamp):
+        if _EPOCH_MS_SHAPE.fullmatch(timestamp):
+            sent = int(timestamp) / 1000
+        elif _TIMESTAMP_SHAPE.fullmatch(timestamp):
+            sent = top_signing.parse_top_timestamp(timestamp)
+        else:
             raise ValueError(timestamp)
-        sent = top_signing.parse_top_timestamp(timestamp)
     except ValueError:
         raise TopError(
-            31, "Invalid Timestamp", "isv.invalid-timestamp", "expected yyyy-MM-dd HH:mm:ss"
+            31,
+            "Invalid Timestamp",
+            "isv.invalid-timestamp",
+            "expected yyyy-MM-dd HH:mm:ss (GMT+8) or epoch milliseconds",
         ) from None
     skew = sent - state.now()
     if abs(skew) > state.top_skew_s:
@@ -263,7 +246,7 @@ def check_no_duplicates(request: TopRequest) -> None:
         raise invalid_argument(request.duplicates[0], "sent more than once")
 
 
-def check_platform(state: SandboxState, request: TopRequest) -> TopMethod:
+def check_platform(state: SandboxState, request: TopRequest) -> TopKind:
     """Every platform-level check, in the router's order; returns the method to run."""
     params = request.params
     check_encoding(request)
@@ -280,185 +263,17 @@ def check_platform(state: SandboxState, request: TopRequest) -> TopMethod:
     return method
 
 
-# --- business checks ------------------------------------------------------------------------------
+# --- the methods served: every installed TOP kind ------------------------------------------------
 
 
-def check_required(params: Params, names: tuple[str, ...]) -> None:
-    """Rule: every required business parameter is sent (code 40)."""
-    for name in names:
-        if name not in params:
-            raise missing_arguments(name)
-
-
-def check_max_length(params: Params, name: str, limit: int) -> None:
-    """Rule: a length-limited parameter stays within its limit (code 41)."""
-    value = params.get(name)
-    if value is not None and len(value) > limit:
-        raise invalid_argument(name, f"longer than {limit} characters")
-
-
-def decode_json_object(params: Params, name: str) -> dict[str, Any] | None:
-    """Rule: a `Json`/object-typed parameter is one field holding a JSON object (code 41)."""
-    text = params.get(name)
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise invalid_argument(name, "not valid JSON") from None
-    if not isinstance(value, dict):
-        raise invalid_argument(name, "not a JSON object")
-    return value
-
-
-def _optional_object(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    value = parent.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise invalid_argument(path, "not a JSON object")
-    return value
-
-
-def _optional_string(parent: Mapping[str, Any], key: str, path: str) -> str | None:
-    value = parent.get(key)
-    if value is not None and not isinstance(value, str):
-        raise invalid_argument(path, "not a string")
-    return value
-
-
-def check_thirdminiapp_params(params: Params) -> None:
-    """Rule (seed 000): `params` = {"par": {"mini_app_id"}, "sys": {"device_id"}}, sys optional."""
-    request = decode_json_object(params, "params")
-    if request is None:
-        raise missing_arguments("params")
-    par = _optional_object(request, "par", "params.par")
-    mini_app_id = _optional_string(par, "mini_app_id", "params.par.mini_app_id")
-    if not mini_app_id:
-        raise missing_arguments("mini_app_id")
-    sys = _optional_object(request, "sys", "params.sys")
-    _optional_string(sys, "device_id", "params.sys.device_id")
-
-
-def check_auth_get_params(params: Params) -> None:
-    """Rule (seed 001): user_id, utd_id, schema, app_type required; utd_id at most 32 characters."""
-    check_required(params, ("user_id", "utd_id", "schema", "app_type"))
-    check_max_length(params, "utd_id", 32)
-
-
-def check_checkbind_params(params: Params) -> None:
-    """Rule (seed 002): open_id, product_key, trace_id, user_type required; params a JSON object."""
-    check_required(params, ("open_id", "product_key", "trace_id", "user_type"))
-    decode_json_object(params, "params")
-
-
-# --- simulated answers ----------------------------------------------------------------------------
-
-
-def issue_thirdminiapp_session(state: SandboxState, params: Params) -> dict[str, Any]:
-    """Seed 000: a 32-hex upper-case session id with `session_expire` as a string."""
-    session_id = secrets.token_hex(16).upper()
-    state.issued_tokens.append(session_id)
+@functools.cache
+def methods() -> dict[str, TopKind]:
+    """The APIs the simulated router serves: the installed kinds of the TOP protocol, by method."""
     return {
-        "result": {
-            "code": 200,
-            "msg": "ok",
-            "data": {"session_id": session_id, "session_expire": session_expire(state)},
-        }
+        installed.kind.api: installed.kind  # type: ignore[misc]  # every TOP kind is a TopKind
+        for installed in installed_kinds().values()
+        if installed.kind.protocol.name == "top"
     }
-
-
-def session_expire(state: SandboxState) -> str:
-    """Seed 000 documents absolute Unix seconds; ms and relative seconds are tolerated variants."""
-    if state.top_session_expire_format == "milliseconds":
-        return str(int((state.now() + state.token_ttl_s) * 1000))
-    if state.top_session_expire_format == "relative":
-        return str(state.token_ttl_s)
-    return str(int(state.now()) + state.token_ttl_s)
-
-
-def issue_aicloud_login(state: SandboxState, params: Params) -> dict[str, Any]:
-    """Seed 001: `auth_info` is a JSON *string* (Gson-encoded), holding `model.accessToken`."""
-    identity = (params["user_id"], params["schema"])
-    is_new = identity not in state.top_user_ids
-    user_id = state.top_user_ids.setdefault(identity, str(83790 + len(state.top_user_ids)))
-    access_token = base64.b64encode(secrets.token_bytes(56)).decode("ascii")
-    state.issued_tokens.append(access_token)
-    auth_info = {
-        "model": {
-            "isAuthenticated": False,
-            "accessToken": access_token,
-            "isTempUser": True,
-            "isNew": is_new,
-            "userId": user_id,
-            "deviceIds": [],
-            "utdId": params["utd_id"],
-        },
-        "msgCode": "SUCCESS",
-        "msgInfo": "成功",
-        "success": True,
-    }
-    # msg_info is null on success, and the platform leaves null fields out.
-    return {"result": {"auth_info": gson_string(auth_info), "is_success": True}}
-
-
-# Gson's default HTML-safe escaping, as seen in seed 001 (`\u003d` for `=`).
-_GSON_HTML_ESCAPES = {ord(char): f"\\u{ord(char):04x}" for char in "<>&='"}
-
-
-def gson_string(value: Mapping[str, Any]) -> str:
-    """JSON as the vendor's Gson writes it: compact, raw UTF-8, HTML characters as \\u escapes."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    # These characters can only occur inside JSON strings, where the escape means the same thing.
-    return text.translate(_GSON_HTML_ESCAPES)
-
-
-def poll_bind_result(state: SandboxState, params: Params) -> dict[str, Any]:
-    """Seed 002: `ret_value` stays false for the first `bind_after_polls` polls of an identity."""
-    identity = (params["open_id"], params["product_key"])
-    polls = state.bind_polls.get(identity, 0) + 1
-    state.bind_polls[identity] = polls
-    return {
-        "result": True,
-        "ret_value": polls > state.bind_after_polls,
-        "ret_code": 0,
-        "message": "success",
-        "trace_id": secrets.token_hex(
-            15
-        ),  # the platform's own (EagleEye) trace id, not the caller's
-    }
-
-
-@dataclass(frozen=True)
-class TopMethod:
-    """One API the simulated router serves: its business checks and its simulated answer."""
-
-    name: str
-    check_params: Callable[[Params], None]
-    respond: Callable[[SandboxState, Params], dict[str, Any]]
-
-    @property
-    def response_name(self) -> str:
-        """Rule: the method without a leading `taobao.`, dots as underscores, plus `_response`."""
-        return self.name.removeprefix("taobao.").replace(".", "_") + "_response"
-
-
-METHODS: dict[str, TopMethod] = {
-    method.name: method
-    for method in (
-        TopMethod(
-            "yunos.aiot.thirdminiapp.auth.get",
-            check_thirdminiapp_params,
-            issue_thirdminiapp_session,
-        ),
-        TopMethod("taobao.ailab.aicloud.top.auth.get", check_auth_get_params, issue_aicloud_login),
-        TopMethod(
-            "alibaba.ailabs.iot.device.inside.checkbind.invoke",
-            check_checkbind_params,
-            poll_bind_result,
-        ),
-    )
-}
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -511,22 +326,16 @@ def render_error(error: TopError, request: TopRequest, *, as_json: bool) -> Cann
 
 
 def render_fault(
-    fault: faults.Fault, request: TopRequest, method: TopMethod, *, as_json: bool, simplify: bool
+    fault: faults.Fault, request: TopRequest, method: TopKind, *, as_json: bool, simplify: bool
 ) -> CannedResponse:
     """An injected vendor fault, written exactly as the platform writes that failure."""
     if isinstance(fault, faults.TopError):
         error = TopError(fault.code, fault.msg, fault.sub_code, fault.sub_msg)
         return render_error(error, request, as_json=as_json)
-    if isinstance(fault, faults.BindInternalError):
-        payload = {
-            "message": fault.message,
-            "ret_code": fault.ret_code,
-            "ret_value": False,
-            "result": False,
-            "trace_id": secrets.token_hex(15),
-            "request_id": new_request_id(),
-        }
-        return render(method.response_name, payload, as_json=as_json, simplify=simplify)
+    if isinstance(fault, faults.BindInternalError) and method.sandbox_internal_error is not None:
+        payload = method.sandbox_internal_error(fault.ret_code, fault.message)
+        payload["request_id"] = new_request_id()
+        return render(method.response_key, payload, as_json=as_json, simplify=simplify)
     raise TypeError(f"not a TOP vendor fault: {fault!r}")
 
 
@@ -541,15 +350,18 @@ def answer(state: SandboxState, request: TopRequest) -> CannedResponse:
     simplify = params.get("simplify") == "true"
     try:
         method = check_platform(state, request)
-        method.check_params(params)
+        method.sandbox_check(params)
     except TopError as error:
         return render_error(error, request, as_json=as_json)
-    fault = state.faults.take("vendor", "top", method.name)
+    fault = state.faults.take("vendor", "top", method.api)
     if fault is not None:
         return render_fault(fault, request, method, as_json=as_json, simplify=simplify)
-    canned = state.take_canned(method.name)
+    canned = state.take_canned(method.api)
     if canned is not None:
         return canned
-    payload = method.respond(state, params)
+    try:
+        payload = method.sandbox_answer(state, params)
+    except TopError as error:  # a business refusal only the vendor's own records can tell
+        return render_error(error, request, as_json=as_json)
     payload["request_id"] = new_request_id()
-    return render(method.response_name, payload, as_json=as_json, simplify=simplify)
+    return render(method.response_key, payload, as_json=as_json, simplify=simplify)

@@ -134,7 +134,7 @@ class AuthService:
             )
         return await self._polls.wait(
             key, wait_s, lambda: self._login_once(provider, inputs, key, False, caller),
-            settled=lambda result: result.data.get("bound") is True,
+            settled=lambda result: provider.settles(result.data),
             client=(caller.client, caller.max_polls),
             provider=(provider.name, provider.settings.max_concurrent_polls),
         )  # fmt: skip

@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.providers.base import BLANK_MESSAGE, Inputs, Printable, printable_pattern
-from gateway.providers.tencent_iot import WeChatLoginInputs
+from gateway.providers.tencent_wechat_login import WeChatLoginInputs
 from gateway.providers.text import is_blank, normalise_identity, renders_blank
-from gateway.providers.top_calls import AiCloudLoginInputs, BindCheckInputs, MiniAppAuthInputs
+from gateway.providers.top_aicloud_login import AiCloudLoginInputs
+from gateway.providers.top_bind_check import BindCheckInputs
+from gateway.providers.top_miniapp_auth import MiniAppAuthInputs
 
 INVISIBLE = [
     "\u200b",

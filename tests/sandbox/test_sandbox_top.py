@@ -168,15 +168,29 @@ async def test_missing_timestamp_is_30(client: Client) -> None:
     "timestamp",
     [
         "2023-11-15T06:13:20",  # ISO form
-        "1700000000000",  # epoch milliseconds
+        "1700000000",  # epoch seconds (the SDKs send milliseconds)
         "2023-11-15 6:13:20",  # unpadded hour
         "2023-11-15 06:13",  # no seconds
     ],
 )
 async def test_unparseable_timestamp_is_31(client: Client, timestamp: str) -> None:
-    """A timestamp not written as `yyyy-MM-dd HH:mm:ss` is rejected with code 31."""
+    """A timestamp written neither as `yyyy-MM-dd HH:mm:ss` nor as epoch ms is rejected with code 31."""
     error = error_of(await call(client, LOGIN, timestamp=timestamp))
     assert (error["code"], error["msg"]) == (31, "Invalid Timestamp")
+
+
+@pytest.mark.parametrize(("skew", "accepted"), [(0, True), (-600, True), (601, False)])
+async def test_epoch_milliseconds_are_accepted_within_the_skew(
+    client: Client, state: SandboxState, skew: int, accepted: bool
+) -> None:
+    """The official Python SDK (topsdk 20.4.21.40) sends `timestamp` as epoch milliseconds, which
+    TOP accepts: so does the sandbox, held to the same ten minutes."""
+    body = await call(client, LOGIN, timestamp=str(int((NOW + skew) * 1000)))
+    if accepted:
+        assert "ailab_aicloud_top_auth_get_response" in body
+    else:
+        error = error_of(body)
+        assert (error["code"], error["sub_code"]) == (31, "isv.invalid-timestamp")
 
 
 async def test_timestamp_in_utc_instead_of_gmt8_is_31(client: Client) -> None:

@@ -11,6 +11,7 @@ answers themselves are data (`tools/gendocs/samples.py`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -23,34 +24,47 @@ from tools.gendocs.samples import NOW, samples_for
 
 @dataclass(frozen=True)
 class KindDoc:
-    """What the pages need of one kind, whatever the registry's own shape."""
+    """What the pages need of one kind."""
 
     kind: str
     protocol: str
+    package: str  # the distribution that registered it
     input_model: Any  # a pydantic model class (gateway.providers.base.Inputs)
+    options_model: Any  # a pydantic model class: the kind's own provider settings
     read_response: Callable[[Any, float], Any]  # (VendorResponse, now) -> Credential
-    operation: (
-        Any  # the registry's own object, for protocol-specific samples (e.g. TOP's response key)
-    )
+    samples: Any  # the kind's documented answers (gateway.providers.kind.Sample)
 
 
 def installed_kinds() -> list[KindDoc]:
-    """The installed kinds, read from the registry (today `gateway.providers.registry.OPERATIONS`).
+    """The installed kinds, from the registry (the `auth_gateway.kinds` entry points)."""
+    from gateway.providers.registry import installed_kinds as registry
+    from gateway.settings import ProviderSettings
 
-    When the registry becomes the `auth_gateway.kinds` entry-point group, this is the one function
-    to change."""
-    from gateway.providers.registry import OPERATIONS
-
-    return [
-        KindDoc(
-            kind=op.kind,
-            protocol=op.kind.partition(":")[0],
-            input_model=op.input_model,
-            read_response=op.read_response,
-            operation=op,
+    docs = []
+    for name, installed in registry().items():
+        kind = installed.kind
+        settings = ProviderSettings(
+            kind=name,
+            endpoint="https://vendor.example/",
+            app_key="docs",
+            app_secret="not-a-secret",  # noqa: S106 - the docs read answers, never sign
         )
-        for op in sorted(OPERATIONS.values(), key=lambda op: op.kind)
-    ]
+        docs.append(
+            KindDoc(
+                kind=name,
+                protocol=kind.protocol.name,
+                package=installed.package,
+                input_model=kind.input_model,
+                options_model=kind.options_model,
+                read_response=functools.partial(_read, kind, settings),
+                samples=kind.samples,
+            )
+        )
+    return docs
+
+
+def _read(kind: Any, settings: Any, response: Any, now: float) -> Any:
+    return kind.read_response(response, settings, now)
 
 
 def slug(kind: str) -> str:
@@ -78,11 +92,12 @@ def index_page(kinds: list[KindDoc], dev_providers: dict[str, str]) -> str:
         "one: [Plug-ins](../plugins.md).",
     )
     lines += table(
-        ["kind", "protocol", "inputs", "provider in dev mode"],
+        ["kind", "protocol", "package", "inputs", "provider in dev mode"],
         (
             [
                 f"[{code(k.kind)}]({slug(k.kind)}.md)",
                 code(k.protocol),
+                code(k.package),
                 ", ".join(code(name) for name in input_properties(k.input_model)),
                 code(dev_providers[k.kind]) if k.kind in dev_providers else "—",
             ]
@@ -109,7 +124,7 @@ def kind_page(kind: KindDoc, dev_provider: str | None) -> str:
     lines = header(
         code(kind.kind),
         f"the kind registry: {model.__module__}.{model.__name__} and its read_response",
-        f"Protocol `{kind.protocol}`."
+        f"Protocol `{kind.protocol}`, from the package `{kind.package}`."
         + (
             f" In `serve --dev` the provider `{dev_provider}` has this kind."
             if dev_provider
@@ -141,9 +156,36 @@ def kind_page(kind: KindDoc, dev_provider: str | None) -> str:
             for name, prop in schema.get("properties", {}).items()
         ),
     )
+    lines += options_section(kind)
     lines += answer_section(kind)
     lines += errors_section(kind)
     return page(lines)
+
+
+def options_section(kind: KindDoc) -> list[str]:
+    """The kind's own provider settings, given beside the common ones."""
+    properties = kind.options_model.model_json_schema().get("properties", {})
+    if not properties:
+        return []
+    lines = [
+        "## Provider options",
+        "",
+        "Settings of this kind only, given in the provider's entry beside `kind`, `endpoint` and "
+        "the other [common settings](../reference/configuration.md).",
+        "",
+    ]
+    return lines + table(
+        ["key", "type", "default", "description"],
+        (
+            [
+                code(name),
+                json_type(prop),
+                code(json.dumps(prop["default"])) if "default" in prop else "required",
+                prop.get("description", ""),
+            ]
+            for name, prop in properties.items()
+        ),
+    )
 
 
 def json_type(prop: dict[str, Any]) -> str:

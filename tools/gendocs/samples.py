@@ -6,8 +6,8 @@ layers: answers any vendor can give (HTTP errors, unreadable bodies), a protocol
 the classifier singles out; Tencent's `Error.Code`s), and each kind's own answers (its success and
 in-envelope business failures). A kind this module has no answers for still gets the first two.
 
-When kinds carry their documented sample answers themselves (for the sandbox), `kind_answers` reads
-them from there instead.
+The kind's own answers come from the kind object (`Kind.samples`), the same data the sandbox and the
+tests use.
 """
 
 from __future__ import annotations
@@ -141,96 +141,5 @@ def tencent_error_answers() -> list[Sample]:
 
 
 def kind_answers(kind: KindDoc) -> list[Sample]:
-    """The kind's own answers: its success shapes and its in-envelope business failures."""
-    wrap = _top_wrapper(kind)
-    if kind.kind == "top:yunos.aiot.thirdminiapp.auth.get":
-        data = {"session_id": "A70E1664E02EC41AFCFE75388B6531BB", "session_expire": "1595920127"}
-        return [
-            Sample(
-                "`result.code` 200",
-                wrap({"result": {"code": 200, "msg": "ok", "data": data}}),
-                success=True,
-            ),
-            Sample("`result.code` 4xx (e.g. 403)", wrap({"result": {"code": 403, "msg": "no"}})),
-            Sample("`result.code` 5xx", wrap({"result": {"code": 500, "msg": "error"}})),
-            Sample("no `result` object", wrap({"request_id": "r1"})),
-        ]
-    if kind.kind == "top:taobao.ailab.aicloud.top.auth.get":
-        model = {
-            "isAuthenticated": False,
-            "accessToken": "ce0ofoQ41I85YJCDLzuAkgPzjsI0XiwdMF30blmqxHs",
-            "isTempUser": True,
-            "isNew": False,
-            "userId": "83790",
-            "deviceIds": [],
-        }
-        info = {"model": model, "msgCode": "SUCCESS", "success": True}
-        refused = {"msgCode": "USER_FORBIDDEN", "msgInfo": "用户被禁用", "success": False}
-        return [
-            Sample(
-                "`is_success` true and `auth_info.success` true",
-                wrap({"result": {"is_success": True, "auth_info": json.dumps(info)}}),
-                success=True,
-            ),
-            Sample(
-                "`is_success` false",
-                wrap({"result": {"is_success": False, "msg_info": "参数不可用"}}),
-            ),
-            Sample(
-                "`auth_info.success` false (e.g. USER_FORBIDDEN)",
-                wrap({"result": {"is_success": True, "auth_info": json.dumps(refused)}}),
-            ),
-            Sample(
-                "`auth_info` that is not JSON",
-                wrap({"result": {"is_success": True, "auth_info": "{"}}),
-            ),
-        ]
-    if kind.kind == "top:alibaba.ailabs.iot.device.inside.checkbind.invoke":
-        return [
-            Sample(
-                "`result` true, `ret_value` true (bound)",
-                wrap({"result": True, "ret_value": True, "ret_code": 0, "message": "success"}),
-                success=True,
-            ),
-            Sample(
-                "`result` true, `ret_value` false (not bound yet)",
-                wrap({"result": True, "ret_value": False, "ret_code": 0, "message": "success"}),
-                success=True,
-            ),
-            Sample(
-                "`result` false with `ret_code` 331001",
-                wrap({"result": False, "ret_code": 331001, "message": "系统内部未知错误"}),
-            ),
-            Sample(
-                "`result` false with any other `ret_code`",
-                wrap({"result": False, "ret_code": 1001, "message": "failed"}),
-            ),
-            Sample("no boolean `result`", wrap({"ret_code": 0})),
-        ]
-    if kind.kind == "tencent-iot:AppGetTokenByWeiXin":
-        issued: dict[str, Any] = {
-            "ExpireAt": 1556076201,
-            "Token": "d2f3a41c0f5b4e0b9d6b0b8a1c4e8514",
-        }
-        return [
-            Sample(
-                "documented envelope `Response.Data`",
-                answer({"Response": {"Data": issued, "RequestId": "rest-client"}}),
-                success=True,
-            ),
-            Sample(
-                "`Response` without a `Data.Token`",
-                answer({"Response": {"Data": {}, "RequestId": "r1"}}),
-            ),
-        ]
-    return []
-
-
-def _top_wrapper(kind: KindDoc) -> Any:
-    """Wraps a TOP payload in the kind's `<name>_response` (TOP kinds only)."""
-    key = getattr(kind.operation, "response_key", "response")
-
-    def wrap(payload: dict[str, Any]) -> VendorResponse:
-        return answer({key: {**payload, "request_id": payload.get("request_id", "3ub8h0q7ybhh")}})
-
-    return wrap
+    """The kind's own documented answers: its success shapes and its in-envelope business failures."""
+    return [Sample(s.description, s.response, s.success) for s in kind.samples]
