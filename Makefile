@@ -6,11 +6,16 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv run test lint pytest format clean bench docs
 
-$(STAMP): pyproject.toml
+PLUGIN := examples/plugin-wechat-miniprogram
+
+# The example plug-in is installed too: make test runs its tests and a login through it, and the
+# docs' kind pages include it (docs/plugins.md is its walk-through).
+$(STAMP): pyproject.toml $(PLUGIN)/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,docs]'
+	$(BIN)/python -m pip install --quiet -e '$(PLUGIN)'
 	@touch $(STAMP)
 
 venv: $(STAMP)

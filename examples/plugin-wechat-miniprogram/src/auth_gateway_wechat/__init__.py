@@ -1,0 +1,1 @@
+"""The WeChat mini-program login as an auth-gateway kind: `wechat:jscode2session`."""
