@@ -178,6 +178,22 @@ def require(mapping: Mapping[str, Any], name: str, typ: type | tuple[type, ...],
     return value
 
 
+def json_in_string(raw: Any, name: str) -> Mapping[str, Any]:
+    """A JSON object the vendor writes inside a string field (TOP's `auth_info`, `token_result`); an
+    object as is, should the vendor stop double-encoding; else a 502 naming the field."""
+    if isinstance(raw, Mapping):
+        return raw
+    if not isinstance(raw, str):
+        raise VendorBadResponse(f"the vendor's answer has no {name}")
+    try:
+        decoded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise VendorBadResponse(f"the vendor's {name} is not JSON") from None
+    if not isinstance(decoded, dict):
+        raise VendorBadResponse(f"the vendor's {name} is not a JSON object")
+    return decoded
+
+
 def absolute_expiry(raw: Any, now: float) -> float:
     """Read an expiry the vendor may write as absolute seconds, milliseconds or relative seconds.
 

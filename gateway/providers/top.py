@@ -182,6 +182,19 @@ _TRANSIENT_SUB_CODES = frozenset(
 _QUOTA_CODES = frozenset({4, 5, 6, 7})
 _CALLER_CODES = frozenset({21, 22, 23, 32, 33, 34, 40, 41, 43, 47})
 _CREDENTIAL_CODES = frozenset({26, 27, 44})
+# The gateway's own configuration is at fault: (what to check, problem code), by TOP code.
+_CONFIGURATION_CODES = {
+    **dict.fromkeys(
+        (11, 12, 13), ("the app lacks permission for this API", "vendor_permission_denied")
+    ),
+    **dict.fromkeys(
+        (24, 25), ("check the provider's app_secret and sign_method", "vendor_signature_rejected")
+    ),
+    **dict.fromkeys((28, 29), ("check the provider's app_key", "vendor_app_key_rejected")),
+    **dict.fromkeys(
+        (30, 31), ("the gateway's clock or timestamp zone is off", "vendor_clock_skew")
+    ),
+}
 _BAN_SECONDS = re.compile(r"([0-9]{1,9})\s*more\s*seconds", re.IGNORECASE)
 DEFAULT_BAN_S = 60
 MAX_BAN_S = 86400  # a vendor message may not ban a provider for longer than a day
@@ -205,30 +218,9 @@ def error_from_response(error: Mapping[str, Any]) -> GatewayError:
         )
     if code == 10 or (sub_code and _is_transient_sub_code(sub_code)):
         return VendorUnavailable(f"{said}: service unavailable", upstream=upstream)
-    if code in (11, 12, 13):
-        return VendorConfigurationError(
-            f"{said}: the app lacks permission for this API",
-            code="vendor_permission_denied",
-            upstream=upstream,
-        )
-    if code in (24, 25):
-        return VendorConfigurationError(
-            f"{said}: check the provider's app_secret and sign_method",
-            code="vendor_signature_rejected",
-            upstream=upstream,
-        )
-    if code in (28, 29):
-        return VendorConfigurationError(
-            f"{said}: check the provider's app_key",
-            code="vendor_app_key_rejected",
-            upstream=upstream,
-        )
-    if code in (30, 31):
-        return VendorConfigurationError(
-            f"{said}: the gateway's clock or timestamp zone is off",
-            code="vendor_clock_skew",
-            upstream=upstream,
-        )
+    if code in _CONFIGURATION_CODES:
+        why, problem = _CONFIGURATION_CODES[code]
+        return VendorConfigurationError(f"{said}: {why}", code=problem, upstream=upstream)
     if code in _CREDENTIAL_CODES:
         return VendorRejectedInput(
             f"{said}: session or access token invalid",

@@ -8,15 +8,15 @@ import secrets
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-import orjson
 from pydantic import Field
 
-from gateway.errors import UpstreamDetail, VendorBadResponse, VendorRejectedInput
+from gateway.errors import UpstreamDetail, VendorRejectedInput
 from gateway.providers.base import (
     Credential,
     Inputs,
     Printable,
     SendContext,
+    json_in_string,
     require,
     scalar_text,
     scalar_value,
@@ -61,7 +61,7 @@ def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
             "the vendor answered is_success=false",
             upstream=UpstreamDetail(message=scalar_text(result.get("msg_info"))),
         )
-    auth_info = _decode_auth_info(result.get("auth_info"))
+    auth_info = json_in_string(result.get("auth_info"), "auth_info")
     if auth_info.get("success") is not True or auth_info.get("msgCode", "SUCCESS") != "SUCCESS":
         raise VendorRejectedInput(
             f"the vendor's auth_info says {scalar_text(auth_info.get('msgCode'))}",
@@ -84,20 +84,6 @@ def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
             "device_ids": [str(d) for d in device_ids] if isinstance(device_ids, list) else [],
         },
     )
-
-
-def _decode_auth_info(raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, Mapping):  # tolerate a vendor that stops double-encoding
-        return raw
-    if not isinstance(raw, str):
-        raise VendorBadResponse("the vendor's answer has no auth_info")
-    try:
-        decoded = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise VendorBadResponse("the vendor's auth_info is not JSON") from None
-    if not isinstance(decoded, dict):
-        raise VendorBadResponse("the vendor's auth_info is not a JSON object")
-    return decoded
 
 
 # --- the sandbox's stand-in for the platform ---------------------------------------------------------

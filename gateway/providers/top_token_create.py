@@ -15,13 +15,13 @@ from typing import Annotated, Any
 import orjson
 from pydantic import Field
 
-from gateway.errors import VendorBadResponse
 from gateway.providers.base import (
     Credential,
     Inputs,
     Printable,
     SendContext,
     absolute_expiry,
+    json_in_string,
     require,
     scalar_value,
 )
@@ -56,13 +56,7 @@ def token_create_params(inputs: TokenCreateInputs, ctx: SendContext) -> dict[str
 
 def read_token_result(payload: Mapping[str, Any], now: float) -> Credential:
     """`token_result` is JSON in a string; the expiry is `expire_time` (ms) or else `expires_in` (s)."""
-    raw = require(payload, "token_result", str, "")
-    try:
-        result = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise VendorBadResponse("the vendor's token_result is not JSON") from None
-    if not isinstance(result, dict):
-        raise VendorBadResponse("the vendor's token_result is not a JSON object")
+    result = json_in_string(payload.get("token_result"), "token_result")
     token = require(result, "access_token", str, "token_result.")
     expiry = result.get("expire_time", result.get("expires_in"))
     data: dict[str, Any] = {

@@ -103,10 +103,12 @@ def _is_utf8(data: bytes) -> bool:
 # --- platform checks, in the router's order -------------------------------------------------------
 
 
-def _present(params: Params, name: str) -> str | None:
-    """A system parameter counts as sent only with a non-blank value."""
+def _required(params: Params, name: str, missing: TopError) -> str:
+    """A system parameter counts as sent only with a non-blank value; `missing` when it is not."""
     value = params.get(name)
-    return value if value is not None and value.strip() else None
+    if value is None or not value.strip():
+        raise missing
+    return value
 
 
 def check_encoding(request: TopRequest) -> None:
@@ -117,10 +119,7 @@ def check_encoding(request: TopRequest) -> None:
 
 def check_method_present(params: Params) -> str:
     """Rule: `method` is required (code 21)."""
-    method = _present(params, "method")
-    if method is None:
-        raise TopError(21, "Missing Method")
-    return method
+    return _required(params, "method", TopError(21, "Missing Method"))
 
 
 def check_method_known(name: str) -> TopKind:
@@ -140,10 +139,7 @@ def check_format(params: Params) -> None:
 
 def check_app_key_present(params: Params) -> str:
     """Rule: `app_key` is required (code 28)."""
-    app_key = _present(params, "app_key")
-    if app_key is None:
-        raise TopError(28, "Missing App Key")
-    return app_key
+    return _required(params, "app_key", TopError(28, "Missing App Key"))
 
 
 def check_app_key_known(state: SandboxState, app_key: str) -> str:
@@ -156,10 +152,7 @@ def check_app_key_known(state: SandboxState, app_key: str) -> str:
 
 def check_timestamp_present(params: Params) -> str:
     """Rule: `timestamp` is required (code 30)."""
-    timestamp = _present(params, "timestamp")
-    if timestamp is None:
-        raise TopError(30, "Missing Timestamp")
-    return timestamp
+    return _required(params, "timestamp", TopError(30, "Missing Timestamp"))
 
 
 _TIMESTAMP_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
@@ -195,9 +188,7 @@ def check_timestamp_fresh(state: SandboxState, timestamp: str) -> None:
 
 def check_version(params: Params) -> None:
     """Rule: `v` is required (code 32) and must be `2.0` (code 33)."""
-    version = _present(params, "v")
-    if version is None:
-        raise TopError(32, "Missing Version")
+    version = _required(params, "v", TopError(32, "Missing Version"))
     if version != "2.0":
         raise TopError(33, "Invalid Version", "isv.invalid-version", f"v={version}: only 2.0")
 
@@ -217,10 +208,7 @@ def check_sign_method(params: Params) -> top_signing.SignMethod:
 
 def check_sign_present(params: Params) -> str:
     """Rule: `sign` is required (code 24)."""
-    sign = _present(params, "sign")
-    if sign is None:
-        raise TopError(24, "Missing Signature")
-    return sign
+    return _required(params, "sign", TopError(24, "Missing Signature"))
 
 
 def check_signature(

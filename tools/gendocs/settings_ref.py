@@ -201,7 +201,7 @@ def configuration_page() -> str:
     root = settings_root()
     lines = header(
         "Configuration reference",
-        "the pydantic models of gateway/settings.py",
+        "the pydantic models of gateway/settings/",
         "Settings come from a YAML file (`--config PATH` or `GATEWAY_CONFIG`) and from environment "
         "variables, which win over the file. A variable is `GATEWAY_` and the key's path in capitals, "
         "with `__` between levels; `<NAME>` stands for a provider's or a client's name (e.g. "
