@@ -294,7 +294,7 @@ def _sign(args: argparse.Namespace) -> int:
         print("\n# form fields, decoded:")
         for name, value in parse_qsl(request.body.decode("utf-8"), keep_blank_values=True):
             print(f"{name} = {value}")
-    print("\n# string to sign (the secret is not shown; md5 wraps it in the secret on both sides):")
+    print("\n# string to sign (the secret is not shown):")
     print(request.string_to_sign)
     return 0
 

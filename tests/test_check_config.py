@@ -318,7 +318,7 @@ def test_invalid_value_exits_2_naming_the_key(
         assert hint in err
     assert [s for s in config_secrets.all() if s in err] == []
     assert "c2hvcnQ=" not in err, "a rejected encryption key must not be echoed"
-    assert err.rstrip().endswith('(see README.md "Configuration")')
+    assert err.rstrip().endswith("(see the docs: Reference, Configuration)")
 
 
 def test_unreadable_secret_file_is_an_error_that_says_where_to_check(

@@ -32,6 +32,14 @@ def key_secret(text: str) -> tuple[str, str]:
     return key, secret
 
 
+def vendor_key_secret(text: str) -> tuple[str, str, str]:
+    """`VENDOR:KEY:SECRET`, for a plug-in protocol's vendor (the secret may contain `:`)."""
+    vendor, sep, rest = text.partition(":")
+    if not sep or not vendor:
+        raise argparse.ArgumentTypeError(f"expected VENDOR:KEY:SECRET, got {text!r}")
+    return (vendor, *key_secret(rest))
+
+
 def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -106,6 +114,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=key_secret,
         action="append",
         help="a Tencent AppKey and its AppSecret (repeatable); random when none is given",
+    )
+    parser.add_argument(
+        "--plugin-app",
+        dest="plugin_apps",
+        metavar="VENDOR:KEY:SECRET",
+        type=vendor_key_secret,
+        action="append",
+        help="an app of a plug-in protocol's vendor (e.g. wechat:wx01:secret; repeatable); "
+        "random for each plug-in vendor without one",
     )
     parser.add_argument(
         "--token-ttl", type=positive_int, default=7200, help="lifetime of issued tokens, seconds"
@@ -188,10 +205,14 @@ def state_from_args(args: argparse.Namespace) -> SandboxState:
         bind_after_polls=args.bind_after_polls,
         fault_seed=args.fault_seed,
     )
-    for responder in plugin_responders():  # plug-in protocols' vendors: one generated app each
-        key, secret = random_tencent_app()
-        state.plugin_apps[responder.vendor] = {key: secret}
-        print(f"{responder.vendor} app (generated, plug-in): app_key={key} app_secret={secret}")
+    for vendor, key, secret in args.plugin_apps or ():
+        state.plugin_apps.setdefault(vendor, {})[key] = secret
+    for responder in plugin_responders():  # plug-in protocols' vendors: one app each at least
+        if responder.vendor not in state.plugin_apps:
+            key, secret = random_tencent_app()
+            state.plugin_apps[responder.vendor] = {key: secret}
+            print(f"{responder.vendor} app (generated, plug-in): app_key={key} app_secret={secret}")
+        print(f"{responder.vendor} app keys: {', '.join(state.plugin_apps[responder.vendor])}")
     injections: list[fault_specs.Injection] = list(args.faults or ())
     if args.chaos > 0:
         injections.append(fault_specs.Injection(None, times=None, probability=args.chaos))

@@ -823,3 +823,18 @@ def test_cli_uses_given_apps_without_printing_secrets(capsys: pytest.CaptureFixt
     assert "111, 222" in output
     assert "s:e:c" not in output
     assert "tsecret" not in output
+
+
+def test_cli_pins_a_plugin_vendors_app_without_printing_its_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--plugin-app VENDOR:KEY:SECRET` gives a plug-in protocol's stand-in a known app (the example
+    plug-in's `wechat` vendor is installed with the test venv); only the key is printed."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    state = cli.state_from_args(parser.parse_args(["--plugin-app", "wechat:wx01:p:l:g"]))
+    assert state.plugin_apps["wechat"] == {"wx01": "p:l:g"}
+    output = capsys.readouterr().out
+    assert "wechat app keys: wx01" in output
+    assert "p:l:g" not in output
+    assert "wechat app (generated" not in output
