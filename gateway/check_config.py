@@ -198,6 +198,6 @@ def _explain_errors(message: str) -> list[str]:
         if hint is not None:
             lines.append(f"      expected: {hint}")
     lines.append(
-        'the gateway would not start with this configuration (see the docs: Reference, Configuration)'
+        "the gateway would not start with this configuration (see the docs: Reference, Configuration)"
     )
     return lines
