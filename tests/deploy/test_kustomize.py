@@ -562,3 +562,24 @@ async def test_overlay_redis_url_is_one_the_gateway_can_open(overlay_name: str) 
     """The store factory accepts the overlay's GATEWAY_REDIS_URL (no connection is made)."""
     store = open_store(redis_url(_render(overlay_name))).store
     await store.close()
+
+
+def test_rotated_files_reach_the_pod_secret_mounts_have_no_subpath(
+    rendered: tuple[Doc, ...],
+) -> None:
+    """The kubelet updates a Secret mounted as a directory in place, and never one mounted with
+    subPath: every file the config names for live rotation must sit under a whole-Secret mount."""
+    pod = one(rendered, "Deployment", GATEWAY)["spec"]["template"]["spec"]
+    secret_volumes = {v["name"] for v in pod["volumes"] if "secret" in v}
+    mounts = [m for m in gateway_container(rendered)["volumeMounts"] if m["name"] in secret_volumes]
+    assert mounts, "the vendor secrets are mounted from a Secret"
+    assert [m for m in mounts if "subPath" in m or "subPathExpr" in m] == []
+    mounted = [PurePosixPath(m["mountPath"]) for m in mounts]
+    config = yaml.safe_load(rendered_config(rendered))
+    files = [p["app_secret_file"] for p in config["providers"].values() if "app_secret_file" in p]
+    files += [
+        c["api_key_sha256_file"] for c in config["clients"].values() if "api_key_sha256_file" in c
+    ]
+    assert files
+    for name in files:
+        assert any(PurePosixPath(name).parent == mount for mount in mounted), name
