@@ -11,35 +11,41 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import parse_qsl
 
-import orjson
 import structlog
 from aiohttp import web
 from prometheus_client.multiprocess import mark_process_dead
-from pydantic import ValidationError
 
 from gateway.api.keys import LIFECYCLE
 from gateway.api.server import start_listeners
 from gateway.app import RELOADER, create_app
 from gateway.logging import configure_logging, secret_values
 from gateway.metrics import share_between_processes
-from gateway.providers.registry import bind_providers, installed_kinds
+from gateway.providers.registry import installed_kinds
 from gateway.redaction import Redactor
 from gateway.reload import ConfigSource, reload_on_sighup
-from gateway.settings import ConfigError, Settings, load_settings
-from gateway.upstream import new_send_context
+from gateway.settings import ConfigError, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the gateway")
+    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    serve = command(
+        "serve", "run the gateway", "python -m gateway serve --config gateway.yaml --workers 2"
+    )
     serve.add_argument("--config", help="YAML config file (default: $GATEWAY_CONFIG)")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
@@ -50,28 +56,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dev", action="store_true", help="in-process vendor sandbox + memory store + a dev key"
     )
 
-    sandbox = commands.add_parser("sandbox", help="run the vendor sandbox on its own")
+    sandbox = command(
+        "sandbox",
+        "run the vendor sandbox on its own",
+        "python -m gateway sandbox --port 8081 --top-app 12345678:top-secret --fault 'http_status:503*2'",
+    )
     from gateway.sandbox import cli as sandbox_cli
 
     sandbox_cli.add_arguments(sandbox)
 
-    hash_key = commands.add_parser(
-        "hash-key", help="print the api_key_sha256 for a caller key (read from stdin), or --new"
+    hash_key = command(
+        "hash-key",
+        "print the api_key_sha256 for a caller key (read from stdin), or --new",
+        "python -m gateway hash-key --new",
     )
     hash_key.add_argument("--new", action="store_true", help="generate a new key and print both")
 
-    check = commands.add_parser("check-config", help="validate a configuration file offline")
+    check = command(
+        "check-config",
+        "validate a configuration file offline",
+        "python -m gateway check-config deploy/base/config.yaml",
+    )
     check.add_argument("file")
 
-    sign = commands.add_parser("sign", help="print the exact signed vendor request (no secret)")
+    sign = command(
+        "sign",
+        "print the exact signed vendor request (no secret)",
+        "python -m gateway sign --dev tencent-wechat "
+        '\'{"wx_open_id": "o-1", "nick_name": "n", "avatar": "https://e.x/a.png"}\'',
+    )
     sign.add_argument("provider")
     sign.add_argument("input", help="the provider's JSON input, as sent to POST /auth/<provider>")
     sign.add_argument("--config", help="YAML config file (default: $GATEWAY_CONFIG)")
+    sign.add_argument(
+        "--dev", action="store_true", help="the providers of `serve --dev` (one per installed kind)"
+    )
 
-    commands.add_parser(
+    command(
         "kinds",
-        help="list the installed kinds and the package each comes from",
-        epilog="example: python -m gateway kinds",
+        "list the installed kinds and the package each comes from",
+        "python -m gateway kinds",
     )
 
     args = parser.parse_args(argv)
@@ -88,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_config(args.file)
         if args.command == "kinds":
             return _kinds()
-        return _sign(args)
+        from gateway.sign import sign as print_signed
+
+        return print_signed(args.provider, args.input, config=args.config, dev=args.dev)
     except ConfigError as exc:  # PluginError included
         print(exc, file=sys.stderr)
         return 2
@@ -263,39 +289,6 @@ def _hash_key(new: bool) -> int:
         print("give the key on standard input, or --new to make one", file=sys.stderr)
         return 2
     print(sha256_hex(key))
-    return 0
-
-
-def _sign(args: argparse.Namespace) -> int:
-    settings: Settings = load_settings(args.config)
-    providers = bind_providers(settings.providers)
-    if args.provider not in providers:
-        print(
-            f"unknown provider {args.provider!r}; configured: {', '.join(providers)}",
-            file=sys.stderr,
-        )
-        return 2
-    provider = providers[args.provider]
-    try:
-        raw = orjson.loads(args.input)
-        inputs = provider.parse_inputs(raw if isinstance(raw, dict) else {})
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        print(f"invalid input for {provider.kind}: {exc}", file=sys.stderr)
-        return 2
-    request = provider.build_request(inputs, new_send_context(time.time()))
-    print(
-        f"{request.method} {provider.redactor.redact(request.url)}"
-    )  # a query may hold the secret
-    for name, value in request.headers.items():
-        print(f"{name}: {value}")
-    print()
-    print(request.body.decode("utf-8"))
-    if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-        print("\n# form fields, decoded:")
-        for name, value in parse_qsl(request.body.decode("utf-8"), keep_blank_values=True):
-            print(f"{name} = {value}")
-    print("\n# string to sign (the secret is not shown):")
-    print(request.string_to_sign)
     return 0
 
 

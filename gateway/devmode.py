@@ -74,12 +74,15 @@ def dev_providers(sandbox_url: str, state: SandboxState) -> dict[str, Any]:
     return providers
 
 
-async def start_dev_environment(host: str, port: int) -> DevEnvironment:
-    """Start the sandbox on a free loopback port and build settings that point every provider at it."""
-    state = SandboxState()
-    runner, sandbox_url = await start_sandbox(state, host="127.0.0.1", port=0)
-    client_key = "dev-" + secrets.token_urlsafe(24)
-    settings = Settings(
+def dev_settings(
+    sandbox_url: str,
+    state: SandboxState,
+    client_key: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+) -> Settings:
+    """The settings of `serve --dev` for a sandbox at `sandbox_url` (its apps are added to `state`)."""
+    return Settings(
         redis_url="memory://",
         host=host,
         port=port,
@@ -91,4 +94,12 @@ async def start_dev_environment(host: str, port: int) -> DevEnvironment:
             }
         },
     )
+
+
+async def start_dev_environment(host: str, port: int) -> DevEnvironment:
+    """Start the sandbox on a free loopback port and build settings that point every provider at it."""
+    state = SandboxState()
+    runner, sandbox_url = await start_sandbox(state, host="127.0.0.1", port=0)
+    client_key = "dev-" + secrets.token_urlsafe(24)
+    settings = dev_settings(sandbox_url, state, client_key, host, port)
     return DevEnvironment(settings, runner, sandbox_url, client_key)

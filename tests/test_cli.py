@@ -165,3 +165,33 @@ def test_check_config_command(config: Path, tmp_path: Path) -> None:
     result = run_cli("check-config", str(bad))
     assert result.returncode == 2
     assert "providers.x.kind" in result.stdout + result.stderr
+
+
+def test_sign_dev_signs_for_the_dev_mode_providers() -> None:
+    """`sign --dev` needs no config: it signs for the providers `serve --dev` configures."""
+    result = run_cli("sign", "--dev", "zebra-miniapp", '{"mini_app_id": "2021001170634349"}')
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    assert fields["method"] == "yunos.aiot.thirdminiapp.auth.get"
+    assert fields["app_key"] == "dev-top-app"
+    assert re.fullmatch(r"[0-9A-F]{64}", fields["sign"])
+
+
+def test_sign_without_any_provider_says_how_to_point_it_at_one(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("providers: {}\n")
+    result = run_cli("sign", "zebra", "{}", "--config", str(empty))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "no providers are configured: give --config FILE (or set GATEWAY_CONFIG), or --dev" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "command", ["serve", "sandbox", "hash-key", "check-config", "sign", "kinds"]
+)
+def test_every_command_help_shows_an_example(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    example = result.stdout.split("example:\n", 1)[1].strip()
+    assert example.startswith(f"python -m gateway {command}")
