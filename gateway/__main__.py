@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client.multiprocess import mark_process_dead
 
 from gateway.api.keys import LIFECYCLE
-from gateway.api.server import start_listeners
+from gateway.api.listeners import start_listeners
 from gateway.app import RELOADER, create_app
 from gateway.logging import configure_logging, secret_values
 from gateway.metrics import share_between_processes

@@ -1,7 +1,7 @@
 """The HTTP edge against slow, broken and hostile clients: header and body timeouts, the connection
 cap, parser errors that echo and log nothing of the request, and bodies that cannot be decoded.
 
-Every test talks to the real listener (`gateway.api.server.start_listeners`, what `serve` runs) on a
+Every test talks to the real listener (`gateway.api.listeners.start_listeners`, what `serve` runs) on a
 loopback port, mostly over raw sockets, because aiohttp's TestServer is not that listener and an HTTP
 client would not send these bytes.
 """
@@ -26,7 +26,7 @@ import pytest_asyncio
 import structlog
 
 from gateway.api.keys import METRICS
-from gateway.api.server import EdgeLimits, Listeners, start_listeners
+from gateway.api.listeners import EdgeLimits, Listeners, start_listeners
 from gateway.app import create_app
 from gateway.logging import configure_logging
 from gateway.metrics import Metrics

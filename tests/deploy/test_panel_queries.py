@@ -31,7 +31,7 @@ import pytest_asyncio
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.api.server import start_listeners
+from gateway.api.listeners import start_listeners
 from gateway.app import create_app
 from tests.api.conftest import (  # noqa: F401 - fixtures, used by name
     INPUTS,
