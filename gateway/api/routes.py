@@ -21,6 +21,7 @@ from gateway.api.keys import (
     SERVICE,
 )
 from gateway.api.openapi import openapi_document
+from gateway.errors import CallerError
 from gateway.log_context import bind_log_context
 from gateway.service import Inputs, Provider
 
@@ -117,7 +118,14 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(openapi_document(request.app[SERVICE].providers.values()))
+    """The stable document; with a valid key, also the typed operations of the providers it may use
+    (anyone may read the document, but only a caller learns provider names from it)."""
+    try:
+        caller = request.app[CALLERS].authenticate(request.headers.get("Authorization"))
+    except CallerError:
+        return json_response(openapi_document())
+    providers = request.app[SERVICE].providers.values()
+    return json_response(openapi_document(p for p in providers if caller.settings.may_use(p.name)))
 
 
 def add_routes(app: web.Application) -> None:

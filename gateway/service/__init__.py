@@ -3,7 +3,8 @@ contracts in pyproject.toml say so), through these names."""
 
 from gateway.cache.entry import LoginResult
 from gateway.providers.base import Inputs
-from gateway.providers.registry import Provider
+from gateway.providers.kind import Kind
+from gateway.providers.registry import Provider, installed_kinds
 from gateway.service.auth import AuthService
 from gateway.service.limits import CallerBudget
 from gateway.service.parts import ANONYMOUS, CacheOptions
@@ -15,7 +16,9 @@ __all__ = [
     "CacheOptions",
     "CallerBudget",
     "Inputs",
+    "Kind",
     "LoginResult",
     "Provider",
     "StoreHealth",
+    "installed_kinds",
 ]

@@ -62,86 +62,94 @@ def http_api_page(api: ServedApi) -> str:
         "HTTP API",
         "the /openapi.json of the dev-mode gateway (gateway/api/openapi.py)",
         f"OpenAPI {doc['openapi']}, *{doc['info']['title']}* {doc['info']['version']}. The whole "
-        "document, as the dev-mode gateway serves it at `GET /openapi.json`: "
-        "[openapi.json](openapi.json) (a gateway serves its own, with its configured providers). "
-        "Calls to `/auth` need `Authorization: Bearer <api key>`; every answer carries "
-        "`X-Request-ID` (the caller's, or one the gateway made).",
+        "document, as a gateway serves it at `GET /openapi.json` to a reader without a key: "
+        "[openapi.json](openapi.json). It is the same for every deployment with the same installed "
+        "kinds, so a client generated from it (the Python one: `clients/python/`, `make client`) "
+        "works against every environment. Calls to `/auth` need `Authorization: Bearer <api key>`; "
+        "every answer carries `X-Request-ID` (the caller's, or one the gateway made).",
     )
-    auth_paths = {p: ops for p, ops in doc["paths"].items() if p.startswith("/auth/")}
-    rows = []
-    for path, operations in doc["paths"].items():
-        if path in auth_paths:
-            continue
-        for method, operation in operations.items():
-            rows.append(
-                [f"`{method.upper()} {path}`", operation.get("summary", ""), auth(operation)]
-            )
-    provider_kinds = {name: kind for kind, name in api.dev_providers.items()}
-    example = next(iter(auth_paths.items()), None)
-    if example is not None:
-        kind = provider_kinds.get(example[0].removeprefix("/auth/"), "")
-        for method, operation in reversed(example[1].items()):
-            summary = str(operation.get("summary", ""))
-            summary = summary.replace(kind, "<kind>") if kind else summary
-            rows.insert(0, [f"`{method.upper()} /auth/{{provider}}`", summary, auth(operation)])
-    lines += ["## Endpoints", "", *table(["call", "what", "key"], rows)]
-
+    rows = [
+        [
+            f"`{method.upper()} {path}`",
+            code(operation["operationId"]),
+            operation["summary"],
+            auth(operation),
+        ]
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    ]
+    lines += ["## Endpoints", "", *table(["call", "operationId", "what", "key"], rows)]
+    generic = doc["paths"]["/auth/{provider}"]
+    body = generic["post"]["requestBody"]["content"]["application/json"]
+    kinds = {example["summary"]: example for example in body["examples"].values()}
+    inputs = [one["$ref"].rsplit("/", 1)[-1] for one in body["schema"]["oneOf"]]
     lines += [
-        "## One path per provider",
+        "## Request bodies",
         "",
-        "Each configured provider has its own `/auth/<provider>` path, whose request body is its "
-        "kind's input schema. The dev-mode gateway's:",
+        "The body of `POST` and `DELETE /auth/{provider}` is the input of the provider's kind: "
+        "`oneOf` the installed kinds' input schemas (each refuses members it does not know, so a "
+        "body matches exactly one). Each kind's example is in the document:",
+        "",
+        *table(
+            ["kind", "input schema", "example"],
+            (
+                [
+                    f"[{code(kind)}](../kinds/{slug(kind)}.md)",
+                    code(schema),
+                    code(json.dumps(kinds[kind]["value"], ensure_ascii=False)),
+                ]
+                for kind, schema in zip(kinds, inputs, strict=True)
+            ),
+        ),
+        "A caller that reads `/openapi.json` with its key also finds one typed operation per "
+        "provider it may use: `POST`/`DELETE /auth/<provider>` (`login_<provider>`, "
+        "`forget_<provider>`), whose body is that kind's schema alone. A reader without a valid "
+        "key sees no provider names.",
         "",
     ]
+    post, delete = generic["post"], generic["delete"]
+    lines += ["## Request headers", ""]
     lines += table(
-        ["path", "kind", "body schema"],
+        ["header", "required", "meaning"],
         (
-            [
-                code(path),
-                f"[{code(provider_kinds[name])}](../kinds/{slug(provider_kinds[name])}.md)"
-                if (name := path.removeprefix("/auth/")) in provider_kinds
-                else "—",
-                code(body_schema_name(ops)),
-            ]
-            for path, ops in auth_paths.items()
+            [code(p["name"]), "yes" if p.get("required") else "no", p.get("description", "")]
+            for p in post.get("parameters", [])
         ),
     )
-    if example is not None:
-        post = example[1]["post"]
-        lines += ["## Request", ""]
-        lines += table(
-            ["parameter", "in", "required", "meaning"],
-            (
-                [
-                    code(p["name"]),
-                    p["in"],
-                    "yes" if p.get("required") else "no",
-                    p.get("description", ""),
-                ]
-                for p in post.get("parameters", [])
-            ),
-        )
-        lines += ["## Responses", ""]
-        lines += table(
-            ["status", "POST", "DELETE"],
-            (
-                [
-                    code(status),
-                    response_text(post["responses"].get(status)),
-                    response_text(example[1].get("delete", {}).get("responses", {}).get(status)),
-                ]
-                for status in sorted(
-                    set(post["responses"]) | set(example[1].get("delete", {}).get("responses", {}))
-                )
-            ),
-        )
+    lines += ["## Responses", ""]
+    lines += table(
+        ["status", "POST", "DELETE"],
+        (
+            [
+                code(status),
+                response_text(post["responses"].get(status)),
+                response_text(delete["responses"].get(status)),
+            ]
+            for status in sorted(set(post["responses"]) | set(delete["responses"]))
+        ),
+    )
+    lines += ["## Response headers", ""]
+    lines += table(
+        ["header", "meaning"],
+        ([code(name), h["description"]] for name, h in doc["components"]["headers"].items()),
+    )
     schemas = doc["components"]["schemas"]
-    for name in ("LoginResult", "Problem"):
+    for name in (
+        "LoginResult",
+        "Problem",
+        "UpstreamDetail",
+        "FieldError",
+        "ProviderList",
+        "Readiness",
+    ):
         if name in schemas:
             lines += [f"## {name}", "", *schema_table(schemas[name])]
     lines += [
-        "Problem codes, with their statuses: the [error catalogue](errors.md) (also in this "
-        "document as `x-error-catalogue`).",
+        "`kind` is one of the installed kinds (`Kind`: "
+        + ", ".join(code(kind) for kind in schemas["Kind"]["enum"])
+        + "). Problem codes, with their statuses: the [error catalogue](errors.md) (`code` is "
+        "an enum of it; also in this document as `x-error-catalogue`).",
         "",
     ]
     return page(lines)
@@ -149,12 +157,6 @@ def http_api_page(api: ServedApi) -> str:
 
 def auth(operation: dict[str, Any]) -> str:
     return "Bearer" if operation.get("security") else "none"
-
-
-def body_schema_name(operations: dict[str, Any]) -> str:
-    body = operations.get("post", {}).get("requestBody", {})
-    ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-    return str(ref).rsplit("/", 1)[-1] or "—"
 
 
 def response_text(response: dict[str, Any] | None) -> str:
@@ -185,6 +187,12 @@ def schema_table(schema: dict[str, Any]) -> list[str]:
 
 
 def type_text(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    if "oneOf" in prop:
+        return " or ".join(type_text(one) for one in prop["oneOf"])
+    if prop.get("type") == "array":
+        return f"array of {type_text(prop.get('items', {}))}"
     kind = prop.get("type", "object")
     if isinstance(kind, list):
         return " or ".join(kind)
