@@ -4,18 +4,20 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test lint pytest format clean bench docs
+.PHONY: venv run test lint pytest format clean bench docs client
 
 PLUGIN := examples/plugin-wechat-miniprogram
+CLIENT := clients/python
+GENERATED := $(CLIENT)/src/auth_gateway_client/generated
 
 # The example plug-in is installed too: make test runs its tests and a login through it, and the
 # docs' kind pages include it (docs/plugins.md is its walk-through).
-$(STAMP): pyproject.toml $(PLUGIN)/pyproject.toml
+$(STAMP): pyproject.toml $(PLUGIN)/pyproject.toml $(CLIENT)/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,docs]'
-	$(BIN)/python -m pip install --quiet -e '$(PLUGIN)'
+	$(BIN)/python -m pip install --quiet -e '$(PLUGIN)' -e '$(CLIENT)'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,6 +49,13 @@ bench: venv
 docs: venv
 	$(BIN)/python -m tools.gendocs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+## make client: docs/reference/openapi.json from the code, then the typed client in clients/python/
+## from that document (openapi-python-client; a test checks the committed client is current)
+client: venv
+	$(BIN)/python -m tools.gendocs
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --overwrite --meta none \
+		--path docs/reference/openapi.json --config $(CLIENT)/generator.yaml --output-path $(GENERATED)
 
 format: venv
 	$(BIN)/ruff format .

@@ -21,7 +21,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from gateway.api.keys import LIFECYCLE
-from gateway.sandbox.faults import Hang, HttpStatus, Html, TopError
+from gateway.sandbox.faults import Hang, Html, HttpStatus, TopError
 from tests.api.conftest import (
     ALIGENIE,
     APIS,

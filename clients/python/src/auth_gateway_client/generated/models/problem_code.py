@@ -1,0 +1,40 @@
+from enum import StrEnum
+
+
+class ProblemCode(StrEnum):
+    BODY_TOO_LARGE = "body_too_large"
+    CACHE_UNAVAILABLE = "cache_unavailable"
+    CLIENT_RATE_LIMITED = "client_rate_limited"
+    INTERNAL_ERROR = "internal_error"
+    INVALID_API_KEY = "invalid_api_key"
+    INVALID_BODY = "invalid_body"
+    INVALID_INPUT = "invalid_input"
+    INVALID_JSON = "invalid_json"
+    MALFORMED_REQUEST = "malformed_request"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    MISSING_API_KEY = "missing_api_key"
+    NOT_FOUND = "not_found"
+    OUTBOUND_LIMITED = "outbound_limited"
+    POLLS_LIMITED = "polls_limited"
+    PROVIDER_FORBIDDEN = "provider_forbidden"
+    REQUEST_TIMEOUT = "request_timeout"
+    UNKNOWN_PROVIDER = "unknown_provider"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    VENDOR_ACCOUNT_NOT_FOUND = "vendor_account_not_found"
+    VENDOR_APP_KEY_REJECTED = "vendor_app_key_rejected"
+    VENDOR_BAD_RESPONSE = "vendor_bad_response"
+    VENDOR_CIRCUIT_OPEN = "vendor_circuit_open"
+    VENDOR_CLOCK_SKEW = "vendor_clock_skew"
+    VENDOR_CREDENTIAL_INVALID = "vendor_credential_invalid"
+    VENDOR_ERROR = "vendor_error"
+    VENDOR_HTTP_ERROR = "vendor_http_error"
+    VENDOR_PERMISSION_DENIED = "vendor_permission_denied"
+    VENDOR_QUOTA_EXCEEDED = "vendor_quota_exceeded"
+    VENDOR_REJECTED_INPUT = "vendor_rejected_input"
+    VENDOR_SIGNATURE_REJECTED = "vendor_signature_rejected"
+    VENDOR_TIMEOUT = "vendor_timeout"
+    VENDOR_UNAVAILABLE = "vendor_unavailable"
+    VENDOR_UNREACHABLE = "vendor_unreachable"
+
+    def __str__(self) -> str:
+        return str(self.value)
