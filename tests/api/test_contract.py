@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
+from auth_gateway_client.generated.api.auth import forget, list_providers, login
+from auth_gateway_client.generated.api.operations import healthz, metrics, openapi, readyz
+from auth_gateway_client.generated.client import Client
+from auth_gateway_client.generated.models import LoginResult, Problem, Readiness
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -205,6 +211,42 @@ async def test_every_recorded_answer_is_what_the_document_declares(
                     f"{error.__cause__!r}"
                 )
         assert not failures, "\n".join(failures)
+
+
+def generated_operation(exchange: Exchange) -> ModuleType:
+    """The generated client's module for the operation an exchange was made to."""
+    if exchange.path.startswith("/auth/"):
+        return forget if exchange.method == "DELETE" else login
+    return {
+        "/auth": list_providers,
+        "/healthz": healthz,
+        "/readyz": readyz,
+        "/metrics": metrics,
+        "/openapi.json": openapi,
+    }[exchange.path]
+
+
+async def test_the_generated_client_parses_every_recorded_answer(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """clients/python's generated code reads each answer as its declared type: a problem as a
+    Problem with its code, a login as a LoginResult (stale included), /readyz draining as Readiness."""
+    recorder, _ = await record_every_status(start_gateway, keys, vendors)
+    client = Client(base_url="http://127.0.0.1", raise_on_unexpected_status=True)
+    for exchange in recorder.exchanges:
+        response = httpx.Response(exchange.status, headers=exchange.headers, content=exchange.body)
+        parsed = generated_operation(exchange)._parse_response(client=client, response=response)
+        where = f"{exchange.method} {exchange.path} {exchange.status}"
+        if exchange.content_type == "application/problem+json":
+            assert isinstance(parsed, Problem), where
+            assert parsed.code.value == orjson.loads(exchange.body)["code"], where
+        elif exchange.path.startswith("/auth/") and exchange.status == 200:
+            assert isinstance(parsed, LoginResult), where
+            assert parsed.to_dict() == orjson.loads(exchange.body), where
+        elif exchange.path == "/readyz":
+            assert isinstance(parsed, Readiness), where
+        elif exchange.status != 204:
+            assert parsed is not None, where
 
 
 async def test_the_contract_check_catches_an_undeclared_member_status_or_header(
