@@ -3,13 +3,13 @@ injected in it) for every status the server produces, each validated by a third-
 (openapi-core) against the document the same gateway serves. A member, header or status the document
 does not declare fails here.
 
-Not recorded here, and why: 408 (a body that stalls for body_timeout_s; tests/api/test_edge.py),
-400 `malformed_request` (made by the production listeners, which the test server does not use;
-tests/api/test_edge.py) and 500 (a bug: nothing produces one on purpose).
+Not recorded here, and why: 400 `malformed_request` (made by the production listeners, which the
+test server does not use; tests/api/test_edge.py) and 500 (a bug: nothing produces one on purpose).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -27,6 +27,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from gateway.api.keys import LIFECYCLE
+from gateway.app import create_app
 from gateway.sandbox.faults import Hang, Html, HttpStatus, TopError
 from tests.api.conftest import (
     ALIGENIE,
@@ -39,6 +40,8 @@ from tests.api.conftest import (
     Keys,
     StartGateway,
     Vendors,
+    closed_port,
+    gateway_settings,
 )
 from tests.helpers import ShiftedClock
 
@@ -48,7 +51,7 @@ pytestmark = pytest.mark.redis
 DECLARED_METHOD = {"/auth/{provider}": "post"}
 # openapi-core reads application/json only; a problem document is JSON too (RFC 9457).
 CONFIG = Config(extra_media_type_deserializers={"application/problem+json": orjson.loads})
-EVERY_STATUS = {200, 204, 400, 401, 403, 404, 405, 413, 415, 422, 429, 502, 503, 504}
+EVERY_STATUS = {200, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 502, 503, 504}
 
 
 @dataclass(frozen=True)
@@ -187,10 +190,37 @@ async def record_every_status(
     return r, gateway
 
 
+async def record_store_down_and_stalled_body(
+    aiohttp_client: Any, keys: Keys, vendors: Vendors, key_prefix: str, into: Recorder
+) -> None:
+    """A gateway whose Redis is not there (DELETE: 503 cache_unavailable), whose body timeout is
+    short (a body that stalls: 408)."""
+    redis_url = f"redis://127.0.0.1:{closed_port()}/0"
+    settings = gateway_settings(vendors, keys, redis_url, key_prefix)
+    gateway = await aiohttp_client(create_app(settings.model_copy(update={"body_timeout_s": 0.3})))
+    r = Recorder(gateway, keys)
+    assert (await r.send("DELETE", f"/auth/{WECHAT}", INPUTS[WECHAT])).status == 503
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(
+        f"POST /auth/{WECHAT} HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {keys.full}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{".encode()
+    )  # and nothing more: the body stalls
+    status_line, *header_lines = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines if line)
+    body = await reader.readexactly(int(headers["Content-Length"]))
+    writer.close()
+    r.exchanges.append(
+        Exchange("POST", f"/auth/{WECHAT}", {}, int(status_line.split()[1]), headers, body)
+    )
+    assert r.exchanges[-1].status == 408
+    into.exchanges += r.exchanges
+
+
 async def test_every_recorded_answer_is_what_the_document_declares(
-    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+    start_gateway: StartGateway, aiohttp_client: Any, keys: Keys, vendors: Vendors, key_prefix: str
 ) -> None:
     recorder, gateway = await record_every_status(start_gateway, keys, vendors)
+    await record_store_down_and_stalled_body(aiohttp_client, keys, vendors, key_prefix, recorder)
     statuses = {exchange.status for exchange in recorder.exchanges}
     assert statuses >= EVERY_STATUS, sorted(EVERY_STATUS - statuses)
     anonymous = await (await gateway.get("/openapi.json")).json()
@@ -227,11 +257,12 @@ def generated_operation(exchange: Exchange) -> ModuleType:
 
 
 async def test_the_generated_client_parses_every_recorded_answer(
-    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+    start_gateway: StartGateway, aiohttp_client: Any, keys: Keys, vendors: Vendors, key_prefix: str
 ) -> None:
     """clients/python's generated code reads each answer as its declared type: a problem as a
     Problem with its code, a login as a LoginResult (stale included), /readyz draining as Readiness."""
     recorder, _ = await record_every_status(start_gateway, keys, vendors)
+    await record_store_down_and_stalled_body(aiohttp_client, keys, vendors, key_prefix, recorder)
     client = Client(base_url="http://127.0.0.1", raise_on_unexpected_status=True)
     for exchange in recorder.exchanges:
         response = httpx.Response(exchange.status, headers=exchange.headers, content=exchange.body)
