@@ -12,7 +12,7 @@ clients.
   400 quotes the offending line, which may hold a caller's key), and are logged without the line or a
   traceback, once per peer and burst (`BurstLog`).
 
-Each of these is counted in gateway/metrics.py (`gateway_http_*`). The body timeout lives with the
+Each of these is counted in gateway/metrics/ (`gateway_http_*`). The body timeout lives with the
 body, in gateway/api/body.py.
 
 How it is installed: `EdgeRunner` is an `AppRunner` whose server — the protocol factory its sites give
