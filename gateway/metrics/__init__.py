@@ -118,7 +118,7 @@ class Metrics:
     def initialise(self, providers: Iterable[str]) -> None:
         """Make every labelled child that a panel or an alert reads, at 0, for these providers (the
         configured names) and every known outcome, result and reason. Children that already exist
-        keep their values; the HTTP listeners make their own (gateway/api/server.py)."""
+        keep their values; the HTTP listeners make their own (gateway/api/edge.py)."""
         for provider in providers:
             for outcome, status_class in REQUEST_OUTCOMES.items():
                 self.requests.labels(provider, outcome, status_class)

@@ -22,7 +22,7 @@ RETRY_DENIAL_REASONS = ("budget", "breaker")  # gateway/upstream: the retry budg
 # gateway/store/forwarding.py names the operations, gateway/store/guarded.py the reasons.
 STORE_OPERATIONS = ("read", "write", "delete", "renew", "rate", "ping")
 STORE_ERROR_REASONS = ("failed", "skipped", "refused")
-# The HTTP listeners make their own children (gateway/api/server.py), with these values.
+# The HTTP listeners make their own children (gateway/api/edge.py), with these values.
 HTTP_LISTENERS = ("service", "metrics")
 HTTP_REJECTION_REASONS = ("cap", "header_timeout")
 # Every problem code with its status class, and `ok`: what a request's outcome can be.
@@ -200,7 +200,7 @@ FAMILIES: dict[str, Family] = {
         "1 unless the last configuration reload was rejected (the gateway runs on older settings).",
         multiprocess_mode="livemin",
     ),
-    # The HTTP listeners (gateway/api/server.py); `listener` is "service" or "metrics".
+    # The HTTP listeners (gateway/api/edge.py); `listener` is "service" or "metrics".
     "http_connections": Family(
         Gauge,
         "gateway_http_connections",
