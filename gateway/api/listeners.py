@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.api.edge import EdgeLimits, EdgeListener
 from gateway.api.keys import METRICS
 from gateway.api.routes import metrics_endpoint
-from gateway.api.server import EdgeLimits, EdgeListener, EdgeRunner
+from gateway.api.server import EdgeRunner
 from gateway.settings import Settings
 
 __all__ = ["EdgeLimits", "Listeners", "start_listeners"]

@@ -12,8 +12,9 @@ clients.
   400 quotes the offending line, which may hold a caller's key), and are logged without the line or a
   traceback, once per peer and burst (`BurstLog`).
 
-Each of these is counted in gateway/metrics.py (`gateway_http_*`). The body timeout lives with the
-body, in gateway/api/body.py.
+Each of these is counted in gateway/metrics/ (`gateway_http_*`), by the listener's `EdgeListener`
+(gateway/api/edge.py: its limits, open connections, counters and quieted log). The body timeout lives
+with the body, in gateway/api/body.py.
 
 How it is installed: `EdgeRunner` is an `AppRunner` whose server — the protocol factory its sites give
 `loop.create_server` — is an `EdgeServer`, which builds an `EdgeRequestHandler` (aiohttp's
@@ -36,7 +37,6 @@ decision, and tests/api/test_edge.py is what proves a new version):
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -44,83 +44,12 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
+from gateway.api.edge import EdgeListener, peer
 from gateway.api.middlewares import REQUEST_ID_HEADER, request_id_from
 from gateway.api.problems import problem_response
-from gateway.burst_log import BurstLog
 from gateway.errors import GatewayError, InvalidBody, MalformedRequest
-from gateway.metrics import Metrics
-from gateway.settings import Settings
 
 log = structlog.get_logger("gateway.http")
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeLimits:
-    """The settings of the defences, for one listener."""
-
-    header_timeout_s: float = 10.0
-    keepalive_timeout_s: float = 75.0
-    max_connections: int = 1024  # 0: no cap
-    quiet_s: float = 10.0  # a peer's repeated edge events within this share one log line
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EdgeLimits:
-        return cls(
-            header_timeout_s=settings.header_timeout_s,
-            keepalive_timeout_s=settings.keepalive_timeout_s,
-            max_connections=settings.max_connections,
-        )
-
-
-class EdgeListener:
-    """One listener's limits, its count of open connections, its metrics and its quieted log."""
-
-    def __init__(self, name: str, limits: EdgeLimits, metrics: Metrics) -> None:
-        self.name = name
-        self.limits = limits
-        self.open_connections = 0
-        # Children made once (labels() costs a lock and a lookup), and at zero from the start.
-        self._open = metrics.http_connections.labels(name)
-        self._open.set(0)
-        self._rejected = {
-            reason: metrics.http_connections_rejected.labels(name, reason)
-            for reason in ("cap", "header_timeout")
-        }
-        self._parser_errors = metrics.http_parser_errors.labels(name)
-        self._log = BurstLog("gateway.http", limits.quiet_s, listener=name)
-
-    def at_capacity(self) -> bool:
-        cap = self.limits.max_connections
-        return cap > 0 and self.open_connections >= cap
-
-    def opened(self) -> None:
-        self.open_connections += 1
-        self._open.inc()
-
-    def closed(self) -> None:
-        self.open_connections -= 1
-        self._open.dec()
-
-    def rejected(self, reason: str, peer: str) -> None:
-        self._rejected[reason].inc()
-        # The cap is the operator's concern (too few replicas, or an attack); a timeout the client's.
-        level = "warning" if reason == "cap" else "info"
-        self._log.note("http_connection_rejected", {"reason": reason, "peer": peer}, level=level)
-
-    def parser_error(self, peer: str, error: HttpProcessingError, request_id: str) -> None:
-        self._parser_errors.inc()
-        # The class name says what kind of fault; the message would quote the bytes at fault.
-        burst = {"reason": type(error).__name__, "peer": peer}
-        self._log.note("http_parser_error", burst, request_id=request_id)
-
-    def close(self) -> None:
-        self._log.flush()
-
-
-def _peer(transport: Any) -> str:
-    """The client's address (no port: one client opens many connections)."""
-    peername = transport.get_extra_info("peername") if transport is not None else None
-    return str(peername[0]) if isinstance(peername, tuple) and peername else "local"
 
 
 def _still_open(body: StreamReader) -> bool:
@@ -143,7 +72,7 @@ class EdgeRequestHandler(RequestHandler):
         if self._edge.at_capacity():
             # Closed before aiohttp registers the connection or starts a task for it.
             transport.close()
-            self._edge.rejected("cap", _peer(transport))
+            self._edge.rejected("cap", peer(transport))
             return
         self._counted = True
         self._edge.opened()
@@ -197,7 +126,7 @@ class EdgeRequestHandler(RequestHandler):
         self._head_timer = None
         if self._force_close or self._close or self.transport is None:
             return
-        self._edge.rejected("header_timeout", _peer(self.transport))
+        self._edge.rejected("header_timeout", peer(self.transport))
         if self._request_in_progress:
             self.close()  # a head pipelined behind a request still being answered: answer, then close
         else:
@@ -219,13 +148,13 @@ class EdgeRequestHandler(RequestHandler):
         error: GatewayError
         if isinstance(exc, ContentEncodingError):
             # The parser's, not the reader's: a coding it cannot decode, or deflate cut short.
-            self._edge.parser_error(_peer(self.transport), exc, request_id)
+            self._edge.parser_error(peer(self.transport), exc, request_id)
             error = InvalidBody(
                 "the body is not valid in its Content-Encoding (gzip and deflate are read)",
                 code="invalid_body",
             )
         elif isinstance(exc, HttpProcessingError):
-            self._edge.parser_error(_peer(self.transport), exc, request_id)
+            self._edge.parser_error(peer(self.transport), exc, request_id)
             error = MalformedRequest(
                 "the request line, a header or the framing is not valid HTTP/1.1"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import re
 from collections.abc import Mapping
@@ -83,6 +84,8 @@ class Inputs(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        if inspect.isabstract(cls):
+            return  # a protocol's base of its inputs (e.g. TopInputs), not a kind's own model
         # Checked when the kind is defined, not on the first request: a missing declaration would
         # make every caller share one credential, a misspelt one would fail every login.
         if not hasattr(cls, "identity_fields"):

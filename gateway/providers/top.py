@@ -1,13 +1,15 @@
 """The Taobao Open Platform (TOP) protocol: `TopKind`, the envelope and the error classes (VENDORS.md §1).
 
-A TOP method is one module that builds a `TopKind` (e.g. the OAuth code exchange, top_token_create.py)."""
+A TOP method is one module that builds a `TopKind` over its `TopInputs` (e.g. the OAuth code exchange,
+top_token_create.py)."""
 
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import orjson
@@ -50,15 +52,22 @@ CONTENT_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
 TOP = ProtocolInfo("top")
 
 
+class TopInputs(Inputs):
+    """A TOP method's inputs (gateway/providers/base.py `Inputs`), which know their business
+    parameters: what the method sends beside the system parameters."""
+
+    @abstractmethod
+    def business_params(self, ctx: SendContext) -> dict[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TopKind:
-    """A TOP API as one object (gateway/providers/kind.py `Kind`): its method name and inputs, how the
-    inputs become business parameters and how `result` is read, its documented answers, and how the
+    """A TOP API as one object (gateway/providers/kind.py `Kind`): its method name and inputs (which
+    know their business parameters, `TopInputs`), how `result` is read, its documented answers, and how the
     sandbox checks and answers it as the platform does."""
 
     method: str
-    input_model: type[Inputs]  # also declares the identity fields (Inputs.identity_fields)
-    business_params: Callable[[Any, SendContext], dict[str, str]]
+    input_model: type[TopInputs]  # also declares the identity fields (Inputs.identity_fields)
     read_result: Callable[[Mapping[str, Any], float], Credential]
     dev_provider: str
     example_inputs: Mapping[str, Any]
@@ -88,7 +97,7 @@ class TopKind:
         self, inputs: Inputs, settings: ProviderSettings, secret: str, ctx: SendContext
     ) -> VendorRequest:
         params = system_params(self.method, settings, ctx.now)
-        params.update(self.business_params(inputs, ctx))
+        params.update(cast(TopInputs, inputs).business_params(ctx))  # an input_model instance
         params = top_signing.drop_empty_values(params)
         params["sign"] = top_signing.sign(params, secret, settings.sign_method)
         # Everything goes in the form body (accepted by TOP, VENDORS.md §1): the signature then never

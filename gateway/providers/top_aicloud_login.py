@@ -13,7 +13,6 @@ from pydantic import Field
 from gateway.errors import UpstreamDetail, VendorRejectedInput
 from gateway.providers.base import (
     Credential,
-    Inputs,
     Printable,
     SendContext,
     json_in_string,
@@ -22,7 +21,7 @@ from gateway.providers.base import (
     scalar_value,
 )
 from gateway.providers.kind import Sample
-from gateway.providers.top import TopKind, require_result, sample_answer
+from gateway.providers.top import TopInputs, TopKind, require_result, sample_answer
 from gateway.providers.top_sandbox import (
     Params,
     TopSimulation,
@@ -34,7 +33,7 @@ from gateway.providers.top_sandbox import (
 METHOD = "taobao.ailab.aicloud.top.auth.get"
 
 
-class AiCloudLoginInputs(Inputs):
+class AiCloudLoginInputs(TopInputs):
     identity_fields = ("user_id", "utd_id", "schema_", "app_type")
 
     user_id: Annotated[str, Field(max_length=64), Printable]
@@ -43,14 +42,13 @@ class AiCloudLoginInputs(Inputs):
     schema_: Annotated[str, Field(max_length=64), Printable] = Field(alias="schema")
     app_type: Annotated[str, Field(max_length=32), Printable]
 
-
-def ai_cloud_params(inputs: AiCloudLoginInputs, ctx: SendContext) -> dict[str, str]:
-    return {
-        "user_id": inputs.user_id,
-        "utd_id": inputs.utd_id,
-        "schema": inputs.schema_,
-        "app_type": inputs.app_type,
-    }
+    def business_params(self, ctx: SendContext) -> dict[str, str]:
+        return {
+            "user_id": self.user_id,
+            "utd_id": self.utd_id,
+            "schema": self.schema_,
+            "app_type": self.app_type,
+        }
 
 
 def read_ai_cloud_result(payload: Mapping[str, Any], now: float) -> Credential:
@@ -139,7 +137,6 @@ _REFUSED = json.dumps({"msgCode": "USER_FORBIDDEN", "msgInfo": "用户被禁用"
 KIND = TopKind(
     method=METHOD,
     input_model=AiCloudLoginInputs,
-    business_params=ai_cloud_params,
     read_result=read_ai_cloud_result,
     dev_provider="aligenie-login",
     example_inputs={

@@ -11,14 +11,13 @@ from pydantic import AfterValidator, Field
 from gateway.errors import UpstreamDetail, VendorBadResponse, VendorUnavailable, VendorUnknownError
 from gateway.providers.base import (
     Credential,
-    Inputs,
     Printable,
     SendContext,
     checked_json_object,
     scalar_text,
 )
 from gateway.providers.kind import Sample
-from gateway.providers.top import TopKind, compact_json, sample_answer
+from gateway.providers.top import TopInputs, TopKind, compact_json, sample_answer
 from gateway.providers.top_sandbox import (
     Params,
     TopSimulation,
@@ -29,7 +28,7 @@ from gateway.providers.top_sandbox import (
 METHOD = "alibaba.ailabs.iot.device.inside.checkbind.invoke"
 
 
-class BindCheckInputs(Inputs):
+class BindCheckInputs(TopInputs):
     # trace_id and server_event_request_id vary per poll; params carries no identity.
     identity_fields = ("open_id", "product_key", "user_type", "device_name", "iot_id")
 
@@ -47,21 +46,20 @@ class BindCheckInputs(Inputs):
     def poll_wait_s(self) -> float | None:
         return self.wait_s
 
-
-def bind_check_params(inputs: BindCheckInputs, ctx: SendContext) -> dict[str, str]:
-    """Bare values (the doc's quoted Java sample is an artefact); `params` as compact JSON; a trace id."""
-    params = {
-        "open_id": inputs.open_id,
-        "product_key": inputs.product_key,
-        "user_type": inputs.user_type,
-        "trace_id": inputs.trace_id or ctx.request_id.replace("-", ""),
-        "device_name": inputs.device_name or "",
-        "iot_id": inputs.iot_id or "",
-        "server_event_request_id": inputs.server_event_request_id or "",
-    }
-    if inputs.params is not None:
-        params["params"] = compact_json(inputs.params)
-    return params
+    def business_params(self, ctx: SendContext) -> dict[str, str]:
+        """Bare values (the doc's quoted Java sample is an artefact); `params` as compact JSON; a trace id."""
+        params = {
+            "open_id": self.open_id,
+            "product_key": self.product_key,
+            "user_type": self.user_type,
+            "trace_id": self.trace_id or ctx.request_id.replace("-", ""),
+            "device_name": self.device_name or "",
+            "iot_id": self.iot_id or "",
+            "server_event_request_id": self.server_event_request_id or "",
+        }
+        if self.params is not None:
+            params["params"] = compact_json(self.params)
+        return params
 
 
 def read_bind_check_result(payload: Mapping[str, Any], now: float) -> Credential:
@@ -127,7 +125,6 @@ def _answer(payload: dict[str, Any]) -> Any:
 KIND = TopKind(
     method=METHOD,
     input_model=BindCheckInputs,
-    business_params=bind_check_params,
     read_result=read_bind_check_result,
     dev_provider="tmallgenie-bind",
     example_inputs={"open_id": "o-dev-1", "product_key": "a1dev", "user_type": "TAOBAO"},

@@ -11,7 +11,6 @@ from pydantic import Field
 from gateway.errors import UpstreamDetail, VendorRejectedInput, VendorUnavailable
 from gateway.providers.base import (
     Credential,
-    Inputs,
     Printable,
     SendContext,
     absolute_expiry,
@@ -19,7 +18,7 @@ from gateway.providers.base import (
     scalar_text,
 )
 from gateway.providers.kind import Sample
-from gateway.providers.top import TopKind, compact_json, require_result, sample_answer
+from gateway.providers.top import TopInputs, TopKind, compact_json, require_result, sample_answer
 from gateway.providers.top_sandbox import (
     Params,
     TopSimulation,
@@ -32,19 +31,18 @@ from gateway.providers.top_sandbox import (
 METHOD = "yunos.aiot.thirdminiapp.auth.get"
 
 
-class MiniAppAuthInputs(Inputs):
+class MiniAppAuthInputs(TopInputs):
     identity_fields = ("mini_app_id", "device_id")
 
     mini_app_id: Annotated[str, Field(max_length=64), Printable]
     device_id: Annotated[str, Field(max_length=128), Printable] | None = None
 
-
-def mini_app_params(inputs: MiniAppAuthInputs, ctx: SendContext) -> dict[str, str]:
-    """`params` is one JSON field `{par:{mini_app_id}, sys:{device_id}}`; `sys` only with a device id."""
-    request: dict[str, Any] = {"par": {"mini_app_id": inputs.mini_app_id}}
-    if inputs.device_id is not None:
-        request["sys"] = {"device_id": inputs.device_id}
-    return {"params": compact_json(request)}
+    def business_params(self, ctx: SendContext) -> dict[str, str]:
+        """`params` is one JSON field `{par:{mini_app_id}, sys:{device_id}}`; `sys` only with a device id."""
+        request: dict[str, Any] = {"par": {"mini_app_id": self.mini_app_id}}
+        if self.device_id is not None:
+            request["sys"] = {"device_id": self.device_id}
+        return {"params": compact_json(request)}
 
 
 def read_mini_app_result(payload: Mapping[str, Any], now: float) -> Credential:
@@ -103,7 +101,6 @@ SESSION = {"session_id": "A70E1664E02EC41AFCFE75388B6531BB", "session_expire": "
 KIND = TopKind(
     method=METHOD,
     input_model=MiniAppAuthInputs,
-    business_params=mini_app_params,
     read_result=read_mini_app_result,
     dev_provider="zebra-miniapp",
     example_inputs={

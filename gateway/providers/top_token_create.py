@@ -17,7 +17,6 @@ from pydantic import Field
 
 from gateway.providers.base import (
     Credential,
-    Inputs,
     Printable,
     SendContext,
     absolute_expiry,
@@ -26,7 +25,7 @@ from gateway.providers.base import (
     scalar_value,
 )
 from gateway.providers.kind import Sample
-from gateway.providers.top import TopKind, sample_answer
+from gateway.providers.top import TopInputs, TopKind, sample_answer
 from gateway.providers.top_sandbox import (
     Params,
     TopError,
@@ -40,18 +39,17 @@ from gateway.providers.top_sandbox import (
 METHOD = "taobao.top.auth.token.create"
 
 
-class TokenCreateInputs(Inputs):
+class TokenCreateInputs(TopInputs):
     identity_fields = ("code",)  # single-use: the same code is the same exchange
 
     code: Annotated[str, Field(max_length=128), Printable]
     uuid: Annotated[str, Field(max_length=64), Printable] | None = None
 
-
-def token_create_params(inputs: TokenCreateInputs, ctx: SendContext) -> dict[str, str]:
-    params = {"code": inputs.code}
-    if inputs.uuid is not None:
-        params["uuid"] = inputs.uuid
-    return params
+    def business_params(self, ctx: SendContext) -> dict[str, str]:
+        params = {"code": self.code}
+        if self.uuid is not None:
+            params["uuid"] = self.uuid
+        return params
 
 
 def read_token_result(payload: Mapping[str, Any], now: float) -> Credential:
@@ -118,7 +116,6 @@ _ISSUED = {
 KIND = TopKind(
     method=METHOD,
     input_model=TokenCreateInputs,
-    business_params=token_create_params,
     read_result=read_token_result,
     dev_provider="taobao-oauth",
     example_inputs={"code": "dev-authorization-code-1"},

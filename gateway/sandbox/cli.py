@@ -99,22 +99,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `sandbox` sub-command's options."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8081, help="0 picks a free port")
-    parser.add_argument(
-        "--top-app",
-        dest="top_apps",
-        metavar="KEY:SECRET",
-        type=key_secret,
-        action="append",
-        help="a TOP app_key and its secret (repeatable); random when none is given",
-    )
-    parser.add_argument(
-        "--tencent-app",
-        dest="tencent_apps",
-        metavar="KEY:SECRET",
-        type=key_secret,
-        action="append",
-        help="a Tencent AppKey and its AppSecret (repeatable); random when none is given",
-    )
+    for vendor, app in (
+        ("top", "a TOP app_key and its secret"),
+        ("tencent", "a Tencent AppKey and its AppSecret"),
+    ):
+        parser.add_argument(
+            f"--{vendor}-app",
+            dest=f"{vendor}_apps",
+            metavar="KEY:SECRET",
+            type=key_secret,
+            action="append",
+            help=f"{app} (repeatable); random when none is given",
+        )
     parser.add_argument(
         "--plugin-app",
         dest="plugin_apps",

@@ -11,12 +11,10 @@ into misses, never into errors.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
 import structlog
 
@@ -25,12 +23,13 @@ from gateway.cache.flight import SingleFlight
 from gateway.cache.invalidation import Invalidation
 from gateway.cache.polling import Polls
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.errors import ClientRateLimited, GatewayError, InvalidBody, UnknownProvider
+from gateway.errors import ClientRateLimited, GatewayError, UnknownProvider
 from gateway.log_context import bind_log_context
 from gateway.metrics import Metrics
 from gateway.providers.base import Inputs
 from gateway.providers.registry import Provider
-from gateway.service.limits import CallerBudget
+from gateway.service.background import BackgroundTasks, logged_failure
+from gateway.service.limits import CallerBudget, poll_wait_s
 from gateway.service.parts import ANONYMOUS, CacheOptions, replica_flight, shared_cache
 from gateway.store import CredentialStore, StoreUnavailable
 from gateway.store.factory import StoreHealth
@@ -65,7 +64,7 @@ class AuthService:
         self._reads: SingleFlight[CacheEntry | None] = SingleFlight()
         self._flights: SingleFlight[LoginResult] = SingleFlight(on_join=metrics.flight_waiters.inc)
         self._polls: Polls[LoginResult] = Polls(clock)
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = BackgroundTasks()
         for name in self.providers:
             metrics.quota_ban_active.labels(name).set(0)
 
@@ -74,15 +73,12 @@ class AuthService:
         return self.cache.invalidation
 
     async def start(self) -> None:
-        self._spawn(self.invalidation.run())
+        self._background.spawn(self.invalidation.run())
 
     async def close(self) -> None:
         self._flights.cancel_all()
         self._polls.cancel_all()
-        for task in list(self._background):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._background.cancel_all()
 
     def use_secrets(self, secrets: Mapping[str, str]) -> None:
         """Call the vendors with these app secrets from now on (a reload). Identity hashes keep the
@@ -123,15 +119,9 @@ class AuthService:
         """The credential for this identity: cached unless `fresh`, else one shared vendor call; a
         bind check with `wait_s` polls until bound, each poll charged to `caller`."""
         key = key or self.cache_key(provider, inputs)
-        wait_s = inputs.poll_wait_s()
+        wait_s = poll_wait_s(provider, inputs)
         if wait_s is None:
             return await self._login_once(provider, inputs, key, fresh, caller)
-        if wait_s > provider.settings.bind_wait_max_s:
-            raise InvalidBody(
-                f"wait_s may be at most {provider.settings.bind_wait_max_s:g} for this provider",
-                provider=provider.name,
-                extensions={"errors": [{"field": "wait_s", "message": "too long"}]},
-            )
         return await self._polls.wait(
             key, wait_s, lambda: self._login_once(provider, inputs, key, False, caller),
             settled=lambda result: provider.settles(result.data),
@@ -184,7 +174,7 @@ class AuthService:
             try:
                 caller.charge_vendor_call()
             except ClientRateLimited:
-                self._spawn(claim.lease.release())
+                self._background.spawn(claim.lease.release())
                 raise
             fetch = self._replicas.fetch(provider, inputs, key, None, deadline, claim)
             self._flights.start(key, lambda: fetch, for_caller=True)
@@ -198,20 +188,8 @@ class AuthService:
         call = self._flights.run(
             key, lambda: self._replicas.fetch(provider, inputs, key, seen, deadline)
         )
-        self._spawn(_log_failure(call, provider.name))
+        self._background.spawn(logged_failure(call, "refresh_ahead_failed", provider.name))
 
     def _note_cache(self, provider: Provider, result: str) -> None:
         self._metrics.note_cache(provider.name, result)
         bind_log_context(cache=result)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-
-async def _log_failure(call: Coroutine[Any, Any, LoginResult], provider: str) -> None:
-    try:
-        await call
-    except GatewayError as error:
-        log.warning("refresh_ahead_failed", provider=provider, error=error.code)

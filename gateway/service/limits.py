@@ -10,6 +10,8 @@ Per client: `vendor_calls_per_s` (per replica) counts the requests that need the
 forced refreshes and each poll of a bind check — and answers 429 `client_rate_limited` beyond it;
 hits are never charged. One client's flood of distinct identities then cannot spend the app key's
 vendor quota that every other client shares.
+
+Per login: a bind check may poll for at most the provider's `bind_wait_max_s` (`poll_wait_s`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 
 from gateway.cache.keys import KeySpace
 from gateway.clock import Clock
-from gateway.errors import OutboundLimited
+from gateway.errors import InvalidBody, OutboundLimited
+from gateway.providers.base import Inputs
+from gateway.providers.registry import Provider
 from gateway.resilience.gcra import LocalBucket
 from gateway.settings import LimitSettings
 from gateway.store import CredentialStore, StoreUnavailable
@@ -110,3 +114,15 @@ class OutboundLimits:
             provider=provider,
             retry_after_s=max(1, round(retry_after_s)),
         )
+
+
+def poll_wait_s(provider: Provider, inputs: Inputs) -> float | None:
+    """How long a bind check may poll (`wait_s`), or None: no polling; 400 past bind_wait_max_s."""
+    wait_s = inputs.poll_wait_s()
+    if wait_s is not None and wait_s > provider.settings.bind_wait_max_s:
+        raise InvalidBody(
+            f"wait_s may be at most {provider.settings.bind_wait_max_s:g} for this provider",
+            provider=provider.name,
+            extensions={"errors": [{"field": "wait_s", "message": "too long"}]},
+        )
+    return wait_s

@@ -28,54 +28,37 @@ class ClientSettings(BaseModel):
     move the app to the new key, then remove the old hash. The hashes may also (or instead) be kept in
     `api_key_sha256_file`, one per line (a Secret volume): a running gateway re-reads it on change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    api_key_sha256: list[str] = Field(
-        default_factory=list,
-        description=(
-            "The hex SHA-256 of the client's API key, or a list of them during a rotation (a single "
-            "string is accepted; `python -m gateway hash-key` makes one)."
-        ),
-    )
-    api_key_sha256_file: Path | None = Field(
-        None,
-        description=(
-            "A file of further hashes, one per line (a mounted Secret); a running gateway "
-            "re-reads it when it changes. Give this, `api_key_sha256`, or both."
-        ),
-    )
-    providers: Annotated[list[str], Field(min_length=1)] = Field(
-        description='The providers this client may use, by name, or ["*"] for every provider.'
-    )
-    rate_limit_per_s: Annotated[float, Field(gt=0)] | None = Field(
-        None,
-        description=(
-            "Requests per second this client may make, per replica; 429 client_rate_limited "
-            "beyond (null: no limit)."
-        ),
-    )
-    rate_limit_burst: Annotated[int, Field(ge=1)] = Field(
-        20, description="Requests the client's rate limit lets through at once."
-    )
+    api_key_sha256: list[str] = Field(default_factory=list)
+    """The hex SHA-256 of the client's API key, or a list of them during a rotation (a single string
+    is accepted; `python -m gateway hash-key` makes one)."""
+    api_key_sha256_file: Path | None = None
+    """A file of further hashes, one per line (a mounted Secret); a running gateway re-reads it when
+    it changes. Give this, `api_key_sha256`, or both."""
+
+    providers: Annotated[list[str], Field(min_length=1)]
+    """The providers this client may use, by name, or ["*"] for every provider."""
+
+    rate_limit_per_s: Annotated[float, Field(gt=0)] | None = None
+    """Requests per second this client may make, per replica; 429 client_rate_limited beyond (null:
+    no limit)."""
+
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 20
+    """Requests the client's rate limit lets through at once."""
+
     # On by default so one client cannot spend the vendor quota all clients share; size it to the
     # client's peak of new logins per second per replica, with room.
-    vendor_calls_per_s: Annotated[float, Field(gt=0)] | None = Field(
-        20.0,
-        description=(
-            "Requests that need the vendor (misses, forced refreshes, each poll; hits are free) "
-            "per second, per replica; 429 client_rate_limited beyond (null: no limit)."
-        ),
-    )
-    vendor_calls_burst: Annotated[int, Field(ge=1)] = Field(
-        40, description="Vendor-bound requests the client's vendor-call limit lets through at once."
-    )
-    max_concurrent_polls: Annotated[int, Field(ge=1)] = Field(
-        20,
-        description=(
-            "Bind checks with `wait_s` this client may have waiting at once, per replica; 429 "
-            "polls_limited beyond."
-        ),
-    )
+    vendor_calls_per_s: Annotated[float, Field(gt=0)] | None = 20.0
+    """Requests that need the vendor (misses, forced refreshes, each poll; hits are free) per
+    second, per replica; 429 client_rate_limited beyond (null: no limit)."""
+
+    vendor_calls_burst: Annotated[int, Field(ge=1)] = 40
+    """Vendor-bound requests the client's vendor-call limit lets through at once."""
+
+    max_concurrent_polls: Annotated[int, Field(ge=1)] = 20
+    """Bind checks with `wait_s` this client may have waiting at once, per replica; 429
+    polls_limited beyond."""
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod

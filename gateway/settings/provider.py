@@ -27,104 +27,69 @@ class ProviderSettings(BaseModel):
     are given beside these keys (or under `options`) and validated by the kind, so a misspelt key is
     still an error naming it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    kind: str = Field(
-        description=(
-            "The vendor call this provider makes, `<protocol>:<vendor method>`: one of the "
-            "installed kinds (`python -m gateway kinds` lists them)."
-        ),
-    )
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] = Field(
-        description=(
-            "The vendor's URL (for TOP the router, e.g. https://eco.taobao.com/router/rest)."
-        ),
-    )
-    app_key: Annotated[str, Field(min_length=1)] = Field(
-        description="The app key the vendor issued for this account."
-    )
-    app_secret: SecretStr | None = Field(
-        None,
-        description="The app secret, inline (give exactly one of app_secret and app_secret_file).",
-    )
-    app_secret_file: Path | None = Field(
-        None,
-        description=(
-            "A file holding the app secret, e.g. a mounted Kubernetes Secret (re-read when it "
-            "changes; surrounding whitespace is ignored)."
-        ),
-    )
-    sign_method: Literal["md5", "hmac", "hmac-sha256"] = Field(
-        "hmac-sha256",
-        description=(
-            "How TOP requests are signed (TOP kinds only; the vendor must have the same method "
-            "configured for the app)."
-        ),
-    )
-    simplify: bool = Field(
-        False,
-        description=(
-            "Ask TOP for its simplified answer shape (simplify=true); both shapes are read either"
-            " way."
-        ),
-    )
-    token_ttl_s: Annotated[int, Field(gt=0)] = Field(
-        7200,
-        description=(
-            "Lifetime given to a credential whose answer carries no expiry (the AliGenie login)."
-        ),
-    )
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
-        5.0, description="One vendor attempt, connect included."
-    )
-    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
-        2.0, description="The TCP and TLS connect of one attempt."
-    )
-    deadline_s: Annotated[float, Field(gt=0, le=300)] = Field(
-        10.0,
-        description=(
-            "The whole request to this provider: every attempt, backoff and wait for an outbound "
-            "slot."
-        ),
-    )
-    retry: RetrySettings = Field(
-        RetrySettings(), description="Retries of transient vendor failures (below)."
-    )
-    breaker: BreakerSettings = Field(
-        BreakerSettings(), description="The provider's circuit breaker (below)."
-    )
-    limits: LimitSettings = Field(
-        LimitSettings(), description="Outbound limits towards the vendor (below)."
-    )
-    quota_ban_default_s: Annotated[int, Field(ge=1)] = Field(
-        60,
-        description=(
-            "How long a call-limited answer (TOP codes 4-7) bans the app key when the vendor's "
-            "message gives no duration."
-        ),
-    )
-    bind_wait_max_s: Annotated[float, Field(ge=0, le=120)] = Field(
-        30.0,
-        description=(
-            "Cap on the bind check's `wait_s` input (how long the gateway may poll the vendor "
-            "until bound)."
-        ),
-    )
-    max_concurrent_polls: Annotated[int, Field(ge=1)] = Field(
-        200,
-        description=(
-            "Bind checks with `wait_s` that may wait at once for this provider, per replica; 429 "
-            "polls_limited beyond."
-        ),
-    )
+    kind: str
+    """The vendor call this provider makes, `<protocol>:<vendor method>`: one of the installed kinds
+    (`python -m gateway kinds` lists them)."""
 
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description=(
-            "The kind's own settings (its page under Kinds lists them); they may equally be given "
-            "beside the common keys."
-        ),
-    )
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    """The vendor's URL (for TOP the router, e.g. https://eco.taobao.com/router/rest)."""
+
+    app_key: Annotated[str, Field(min_length=1)]
+    """The app key the vendor issued for this account."""
+
+    app_secret: SecretStr | None = None
+    """The app secret, inline (give exactly one of app_secret and app_secret_file)."""
+
+    app_secret_file: Path | None = None
+    """A file holding the app secret, e.g. a mounted Kubernetes Secret (re-read when it changes;
+    surrounding whitespace is ignored)."""
+
+    sign_method: Literal["md5", "hmac", "hmac-sha256"] = "hmac-sha256"
+    """How TOP requests are signed (TOP kinds only; the vendor must have the same method configured
+    for the app)."""
+
+    simplify: bool = False
+    """Ask TOP for its simplified answer shape (simplify=true); both shapes are read either way."""
+
+    token_ttl_s: Annotated[int, Field(gt=0)] = 7200
+    """Lifetime given to a credential whose answer carries no expiry (the AliGenie login)."""
+
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    """One vendor attempt, connect included."""
+
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """The TCP and TLS connect of one attempt."""
+
+    deadline_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """The whole request to this provider: every attempt, backoff and wait for an outbound slot."""
+
+    retry: RetrySettings = RetrySettings()
+    """Retries of transient vendor failures (below)."""
+
+    breaker: BreakerSettings = BreakerSettings()
+    """The provider's circuit breaker (below)."""
+
+    limits: LimitSettings = LimitSettings()
+    """Outbound limits towards the vendor (below)."""
+
+    quota_ban_default_s: Annotated[int, Field(ge=1)] = 60
+    """How long a call-limited answer (TOP codes 4-7) bans the app key when the vendor's message
+    gives no duration."""
+
+    bind_wait_max_s: Annotated[float, Field(ge=0, le=120)] = 30.0
+    """Cap on the bind check's `wait_s` input (how long the gateway may poll the vendor until
+    bound)."""
+
+    max_concurrent_polls: Annotated[int, Field(ge=1)] = 200
+    """Bind checks with `wait_s` that may wait at once for this provider, per replica; 429
+    polls_limited beyond."""
+
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The kind's own settings (its page under Kinds lists them); they may equally be given beside
+    the common keys."""
+
     _options: Any = PrivateAttr(None)
 
     @model_validator(mode="before")

@@ -23,151 +23,105 @@ class Settings(BaseSettings):
     """Everything the gateway reads at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="GATEWAY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
     )
 
-    redis_url: str = Field(
-        "redis://127.0.0.1:6379/0",
-        description=(
-            "The credential store: redis://, rediss:// (TLS), unix://, "
-            "redis+sentinel://host:port,…/<service>[/db], redis+cluster://host:port,…, or "
-            "memory:// (one process only)."
-        ),
-    )
-    host: str = Field("127.0.0.1", description="The address to listen on.")
-    port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        8080, description="The port to listen on (0: any free port)."
-    )
-    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_-]+$")] = Field(
-        "gw", description="Namespace of every Redis key the gateway writes."
-    )
-    cache_key_secret: SecretStr | None = Field(
-        None,
-        description=(
-            "HMAC key for the cache keys; when unset, a key is derived per provider from its app "
-            "secret (so rotating that secret empties its cache)."
-        ),
-    )
-    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list,
-        description=(
-            '"<kid>:<base64 of 32 bytes>" AES-256-GCM keys for cached values at rest: the first '
-            "seals, every one opens. In the environment: comma-separated."
-        ),
-    )
-    redis_tls_ca_file: Path | None = Field(
-        None, description="CA bundle to trust for rediss:// (default: the system's)."
-    )
-    redis_tls_cert_file: Path | None = Field(
-        None, description="Client certificate for rediss://, when Redis requires one."
-    )
-    redis_tls_key_file: Path | None = Field(
-        None, description="Private key of the client certificate."
-    )
-    failure_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = Field(
-        30.0,
-        description=(
-            "How long a login the vendor rejected (422) is answered from memory for that "
-            "identity, without calling the vendor (0: off)."
-        ),
-    )
-    local_cache_max_entries: Annotated[int, Field(ge=0)] = Field(
-        10_000,
-        description="Credentials kept in the in-process hit cache in front of Redis (0: none).",
-    )
-    local_cache_max_age_s: Annotated[float, Field(gt=0)] = Field(
-        300.0,
-        description=(
-            "The longest an entry is served from the in-process cache before Redis is asked again."
-        ),
-    )
-    max_body_bytes: Annotated[int, Field(gt=0)] = Field(
-        16 * 1024,
-        description="Largest request body, after decompression; 413 body_too_large beyond.",
-    )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info",
-        description=(
-            "Level of the JSON log lines on stdout (debug adds the string to sign: personal data)."
-        ),
-    )
-    workers: Annotated[int, Field(ge=1, le=64)] = Field(
-        1, description="Processes serving the port together (SO_REUSEPORT), their metrics shared."
-    )
-    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
-        None,
-        description=(
-            "Also serve /metrics alone on this port (null: only on `port`); must differ from "
-            "`port`."
-        ),
-    )
-    drain_delay_s: Annotated[float, Field(ge=0, le=120)] = Field(
-        2.0,
-        description=(
-            "On SIGTERM, how long the gateway answers unready but keeps serving, so load "
-            "balancers stop sending first."
-        ),
-    )
-    reload_interval_s: Annotated[float, Field(gt=0, le=300)] = Field(
-        2.0,
-        description=(
-            "How often the config file and the files it names (app_secret_file, "
-            "api_key_sha256_file) are checked for changes; a change, or SIGHUP, reloads them "
-            "without a restart."
-        ),
-    )
-    shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
-        10.0,
-        description="On SIGTERM, how long in-flight requests may take to finish after the drain.",
-    )
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The credential store: redis://, rediss:// (TLS), unix://,
+    redis+sentinel://host:port,…/<service>[/db], redis+cluster://host:port,…, or memory:// (one
+    process only)."""
+
+    host: str = "127.0.0.1"
+    """The address to listen on."""
+
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    """The port to listen on (0: any free port)."""
+
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_-]+$")] = "gw"
+    """Namespace of every Redis key the gateway writes."""
+
+    cache_key_secret: SecretStr | None = None
+    """HMAC key for the cache keys; when unset, a key is derived per provider from its app secret
+    (so rotating that secret empties its cache)."""
+
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """\"<kid>:<base64 of 32 bytes>" AES-256-GCM keys for cached values at rest: the first seals,
+    every one opens. In the environment: comma-separated."""
+
+    redis_tls_ca_file: Path | None = None
+    """CA bundle to trust for rediss:// (default: the system's)."""
+
+    redis_tls_cert_file: Path | None = None
+    """Client certificate for rediss://, when Redis requires one."""
+
+    redis_tls_key_file: Path | None = None
+    """Private key of the client certificate."""
+
+    failure_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """How long a login the vendor rejected (422) is answered from memory for that identity, without
+    calling the vendor (0: off)."""
+
+    local_cache_max_entries: Annotated[int, Field(ge=0)] = 10_000
+    """Credentials kept in the in-process hit cache in front of Redis (0: none)."""
+
+    local_cache_max_age_s: Annotated[float, Field(gt=0)] = 300.0
+    """The longest an entry is served from the in-process cache before Redis is asked again."""
+
+    max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
+    """Largest request body, after decompression; 413 body_too_large beyond."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Level of the JSON log lines on stdout (debug adds the string to sign: personal data)."""
+
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Processes serving the port together (SO_REUSEPORT), their metrics shared."""
+
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """Also serve /metrics alone on this port (null: only on `port`); must differ from `port`."""
+
+    drain_delay_s: Annotated[float, Field(ge=0, le=120)] = 2.0
+    """On SIGTERM, how long the gateway answers unready but keeps serving, so load balancers stop
+    sending first."""
+
+    reload_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
+    """How often the config file and the files it names (app_secret_file, api_key_sha256_file) are
+    checked for changes; a change, or SIGHUP, reloads them without a restart."""
+
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """On SIGTERM, how long in-flight requests may take to finish after the drain."""
+
     # The HTTP listener's defences against slow and idle clients (gateway/api/server.py).
-    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
-        10.0,
-        description=(
-            "The request line and headers must arrive within this, counted from the connection's "
-            "opening (or, on keep-alive, the next request's first byte); else the connection is "
-            "closed."
-        ),
-    )
-    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
-        10.0,
-        description=(
-            "The whole body must arrive within this once the handler reads it; else 408 "
-            "request_timeout."
-        ),
-    )
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """The request line and headers must arrive within this, counted from the connection's opening
+    (or, on keep-alive, the next request's first byte); else the connection is closed."""
+
+    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """The whole body must arrive within this once the handler reads it; else 408 request_timeout.
+    """
+
     # aiohttp's own keep-alive default is about an hour.
-    keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(
-        75.0, description="An idle keep-alive connection is closed after this."
-    )
-    max_connections: Annotated[int, Field(ge=0)] = Field(
-        1024,
-        description=(
-            "Open connections per process and listener; one more is closed at once (0: no cap)."
-        ),
-    )
-    readiness_requires_store: bool = Field(
-        False,
-        description=(
-            "Fail /readyz while the store has been down for longer than `store_down_grace_s` "
-            "(off: a Redis outage is not a gateway outage)."
-        ),
-    )
-    store_down_grace_s: Annotated[float, Field(ge=0)] = Field(
-        30.0,
-        description=(
-            "How long the store may be down before `readiness_requires_store` fails readiness."
-        ),
-    )
-    providers: dict[str, ProviderSettings] = Field(
-        default_factory=dict,
-        description=(
-            "The vendor accounts, by name: the `<provider>` of POST /auth/<provider> ([a-z0-9-]+)."
-        ),
-    )
-    clients: dict[str, ClientSettings] = Field(
-        default_factory=dict, description="The apps that may call the gateway, by name."
-    )
+    keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0
+    """An idle keep-alive connection is closed after this."""
+
+    max_connections: Annotated[int, Field(ge=0)] = 1024
+    """Open connections per process and listener; one more is closed at once (0: no cap)."""
+
+    readiness_requires_store: bool = False
+    """Fail /readyz while the store has been down for longer than `store_down_grace_s` (off: a Redis
+    outage is not a gateway outage)."""
+
+    store_down_grace_s: Annotated[float, Field(ge=0)] = 30.0
+    """How long the store may be down before `readiness_requires_store` fails readiness."""
+
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    """The vendor accounts, by name: the `<provider>` of POST /auth/<provider> ([a-z0-9-]+)."""
+
+    clients: dict[str, ClientSettings] = Field(default_factory=dict)
+    """The apps that may call the gateway, by name."""
 
     @field_validator("providers")
     @classmethod

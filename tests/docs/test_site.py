@@ -69,7 +69,7 @@ def test_generated_pages_are_current() -> None:
 
 
 def test_every_setting_has_a_description() -> None:
-    """Each field of the settings models, nested ones included, carries a Field(description=...)."""
+    """Each field of the settings models, nested ones included, carries a description (its docstring)."""
     assert undocumented() == []
 
 

@@ -1,5 +1,5 @@
 """docs/reference/errors.md (from gateway/catalogue.py and the exception tree of gateway/errors.py)
-and docs/reference/metrics.md (from the registry of gateway/metrics.py and the label values it makes at start)."""
+and docs/reference/metrics.md (from the registry of gateway/metrics/ and the label values it makes at start)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def metrics_page() -> str:
         )
     lines = header(
         "Metrics reference",
-        "the registry of gateway/metrics.py",
+        "the registry of gateway/metrics/",
         "`GET /metrics` (and `metrics_port`, when set) in the Prometheus text format. Every name has "
         "the `gateway_` prefix and base units. Labels are bounded: `provider` takes only configured "
         "names, the other labels only the values listed; every labelled series below exists at 0 "
@@ -85,7 +85,7 @@ def metrics_page() -> str:
 
 
 def known_label_values(metrics: Any) -> dict[tuple[str, str], list[str]]:
-    """(family, label) -> the values gateway/metrics.py names for it."""
+    """(family, label) -> the values gateway/metrics/families.py names for it."""
     return {
         ("gateway_requests_total", "outcome"): list(metrics.REQUEST_OUTCOMES),
         ("gateway_requests_total", "status_class"): sorted(set(metrics.REQUEST_OUTCOMES.values())),

@@ -4,7 +4,8 @@ The models are walked from `gateway.settings.Settings` down through every field 
 pydantic model (directly, in a `dict[str, …]` or a list, or in a union of several models), so a
 model added under it appears here without this module naming it. For each setting: the key as it
 is written in the YAML file, its type and constraints, its default, its environment variable
-(`GATEWAY_` prefix, `__` between levels, `<NAME>` for a map's key) and its `Field(description=…)`.
+(`GATEWAY_` prefix, `__` between levels, `<NAME>` for a map's key) and its description (the docstring
+under the field: the models set `use_attribute_docstrings`), on one line.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def settings_of(section: Section) -> Iterator[Setting]:
             type=describe_type(field.annotation, field.metadata),
             default=describe_default(field),
             env=env_name(section, name),
-            description=field.description or NO_DESCRIPTION,
+            description=" ".join((field.description or "").split()) or NO_DESCRIPTION,
         )
 
 
