@@ -143,3 +143,5 @@ ERROR_CATALOGUE: tuple[CatalogueEntry, ...] = (
         "internal_error", 500, False, "a bug: logged with a stack trace, never shown to the caller"
     ),
 )
+
+STATUS_OF: dict[str, int] = {entry.code: entry.status for entry in ERROR_CATALOGUE}

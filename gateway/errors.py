@@ -41,6 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from gateway.catalogue import STATUS_OF
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamDetail:
@@ -71,6 +73,22 @@ class GatewayError(Exception):
     title: ClassVar[str] = "Internal error"
     default_retryable: ClassVar[bool] = False
 
+    # The code answered when `code=` names none the catalogue has at this class's status (a plug-in's
+    # own code, say): the nearest default up the class tree that it has, so every problem's code is
+    # one the OpenAPI document's enum lists. Set per class by __init_subclass__.
+    fallback_code: ClassVar[str] = "internal_error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.fallback_code = next(
+            (
+                base.default_code
+                for base in cls.__mro__
+                if issubclass(base, GatewayError) and STATUS_OF.get(base.default_code) == cls.status
+            ),
+            "internal_error",
+        )
+
     def __init__(
         self,
         detail: str,
@@ -84,7 +102,10 @@ class GatewayError(Exception):
     ) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.code = code or self.default_code
+        if code is None:
+            self.code = self.default_code
+        else:
+            self.code = code if STATUS_OF.get(code) == self.status else self.fallback_code
         self.provider = provider
         self.upstream = upstream
         self.retryable = self.default_retryable if retryable is None else retryable

@@ -58,3 +58,19 @@ def test_openapi_publishes_the_catalogue() -> None:
     """/openapi.json carries the catalogue as x-error-catalogue."""
     published = openapi_document([])["x-error-catalogue"]
     assert [e["code"] for e in published] == list(CATALOGUE)
+
+
+def test_a_code_the_catalogue_lacks_at_that_status_is_answered_as_the_nearest_default() -> None:
+    """A plug-in's own code, or one of another status, cannot leave the catalogue (the OpenAPI enum):
+    it becomes the nearest catalogued default up the error's class tree."""
+    from gateway.errors import VendorConfigurationError, VendorError, VendorRejectedInput
+
+    class AcmeRefused(VendorError):  # a plug-in's own class, with a default the catalogue lacks
+        default_code = "acme_refused"
+
+    assert VendorError("x", code="acme_special").code == "vendor_error"
+    assert VendorRejectedInput("x", code="vendor_timeout").code == "vendor_rejected_input"
+    assert VendorConfigurationError("x", code="nope").code == "vendor_error"
+    assert VendorConfigurationError("x", code="vendor_clock_skew").code == "vendor_clock_skew"
+    assert AcmeRefused("x", code="acme_other").code == "vendor_error"
+    assert GatewayError("x", code="made_up").code == "internal_error"
