@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.sandbox.faults import BindInternalError, HttpStatus, Reset, TencentError, TopError
 from tests.api.conftest import APIS, BIND, INPUTS, MINI_APP, WECHAT, Keys, StartGateway, Vendors
+from tests.helpers import ShiftedClock
 
 pytestmark = pytest.mark.redis
 
@@ -139,7 +140,10 @@ async def test_breaker_opens_serves_503_then_probes_and_closes(
     """After min_calls failures the circuit opens (503 + Retry-After, no vendor call); after open_s one
     probe goes through and closes it."""
     breaker = {"min_calls": 4, "failure_ratio": 0.5, "open_s": 0.5, "window_s": 30}
-    gateway = await start_gateway(**{WECHAT: {"breaker": breaker, "retry": {"max_attempts": 1}}})
+    clock = ShiftedClock()
+    gateway = await start_gateway(
+        clock=clock, **{WECHAT: {"breaker": breaker, "retry": {"max_attempts": 1}}}
+    )
     vendors.state.inject(APIS[WECHAT], HttpStatus(503), times=None)
     for i in range(4):
         status, _, _ = await post(gateway, keys, WECHAT, wx_open_id=f"user-{i}")
@@ -152,7 +156,7 @@ async def test_breaker_opens_serves_503_then_probes_and_closes(
         in await (await gateway.get("/metrics")).text()
     )
     vendors.state.clear_faults()
-    await asyncio.sleep(0.6)
+    clock.advance(0.6)  # past open_s
     status, _, _ = await post(gateway, keys, WECHAT, wx_open_id="user-5")
     assert status == 200
     assert (
