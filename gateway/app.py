@@ -50,7 +50,7 @@ def create_app(
     providers = bind_providers(settings.providers)
     tracer = tracer or configured_tracer()
     redactor = redactor or Redactor(secret_values(settings))
-    app = api_application(settings, metrics, redactor, tracer)
+    app = api_application(settings, metrics, redactor, tracer, clock)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         reporter = StoreReporter(metrics)

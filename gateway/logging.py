@@ -1,84 +1,20 @@
 """structlog set-up: JSON lines on stdout (a console renderer on a TTY), request fields from
-gateway.log_context."""
+gateway.log_context; the canonical request line's route (gateway.request_line) chosen to match."""
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
-from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
 from gateway.log_context import merge_log_context
+from gateway.log_processors import CurrentStdout, IsoTimestamp, RedactValues, redact_secrets
 from gateway.redaction import Redactor
+from gateway.request_line import REQUEST_LINE, JsonRequestLine, StructlogRequestLine
 from gateway.settings import Settings
-
-# Keys whose values are never logged, whatever a call site passes (defence in depth: no call site
-# should pass them in the first place).
-REDACTED_KEYS = frozenset(
-    {
-        "app_secret",
-        "secret",
-        "sign",
-        "signature",
-        "token",
-        "authorization",
-        "api_key",
-        "access_token",
-    }
-)
-
-
-def redact_secrets(
-    _logger: Any, _method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    for key in event.keys() & REDACTED_KEYS:
-        event[key] = "[redacted]"
-    return event
-
-
-class RedactValues:
-    """Redact every logged string with the one Redactor (gateway/redaction.py): configured secrets and
-    credential shapes, wherever they appear — defence in depth against a secret or token that ends up in
-    an exception message or a vendor's echo."""
-
-    # Request, trace and span ids look like tokens (hex digits) and must survive for correlation; the
-    # timestamp is our own (and unique per line, so worth skipping). Only configured secrets are taken
-    # out of them.
-    SHAPES_ALLOWED = frozenset({"request_id", "trace_id", "span_id", "timestamp"})
-    MEMO_ENTRIES, MEMO_LENGTH = 4096, 128
-
-    def __init__(self, redactor: Redactor) -> None:
-        self.redactor = redactor
-        self._version = redactor.version
-        # Most logged strings repeat on every line (event, path, provider, kind, client, outcome):
-        # remembering their redacted form keeps this processor at a dict lookup per field on the hit path.
-        self._memo: dict[str, str] = {}
-
-    def __call__(
-        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        if self.redactor.version != self._version:  # it learnt a secret: memoized lines may hold it
-            self._memo.clear()
-            self._version = self.redactor.version
-        for key, value in event.items():
-            if not isinstance(value, str):
-                continue
-            if key in self.SHAPES_ALLOWED:
-                event[key] = self.redactor.redact_secrets(value)
-                continue
-            redacted = self._memo.get(value)
-            if redacted is None:
-                redacted = self.redactor.redact(value)
-                if len(value) <= self.MEMO_LENGTH:
-                    if len(self._memo) >= self.MEMO_ENTRIES:
-                        self._memo.clear()  # simpler than LRU; the repeating values come back at once
-                    self._memo[value] = redacted
-            event[key] = redacted
-        return event
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -88,37 +24,6 @@ def secret_values(settings: Settings) -> list[str]:
     if settings.cache_key_secret is not None:
         values.append(settings.cache_key_secret.get_secret_value())
     return values
-
-
-class CurrentStdout:
-    """Writes to whatever `sys.stdout` is now, so loggers cached at first use never hold a stream that
-    was later replaced or closed (test capture, a reopened stdout)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-class IsoTimestamp:
-    """`timestamp` as ISO 8601 UTC with milliseconds; the date-time part is formatted once per second
-    (structlog's TimeStamper formats it on every line: profiled at ~2 % of a cache hit)."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def __call__(
-        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1000):03d}Z"
-        return event
 
 
 def _orjson_text(value: Any, **_: Any) -> str:
@@ -143,19 +48,19 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer()
     )
     redact_values = RedactValues(redactor or Redactor(secrets or []))
+    level_number = logging.getLevelNamesMapping()[level.upper()]
+    timestamp = IsoTimestamp()
     structlog.configure(
         processors=[
             merge_log_context,
             structlog.processors.add_log_level,
-            IsoTimestamp(),
+            timestamp,
             redact_secrets,
             structlog.processors.format_exc_info,
             redact_values,  # after format_exc_info: exception text is redacted too
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(level_number),
         # One write() per line, newline included: print() writes the two apart, and with unbuffered
         # stdout (the image sets PYTHONUNBUFFERED) the workers of `serve --workers` then interleave
         # their lines. One short write to a pipe is atomic.
@@ -180,4 +85,10 @@ def configure_logging(
         )
     )
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # The request line as the chain above would render it; rendered directly when that is JSON.
+    REQUEST_LINE.use(
+        JsonRequestLine(level_number, redact_values, timestamp)
+        if use_json
+        else StructlogRequestLine()
+    )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the canonical line replaces it

@@ -12,6 +12,7 @@ from gateway.api.auth import CallerAuth
 from gateway.api.middlewares import request_context
 from gateway.api.parsed_bodies import ParsedBodies
 from gateway.api.routes import add_routes
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.metrics import Metrics
 from gateway.redaction import Redactor
 from gateway.service import AuthService
@@ -20,15 +21,20 @@ from gateway.tracing import Tracer
 
 
 def api_application(
-    settings: Settings, metrics: Metrics, redactor: Redactor, tracer: Tracer
+    settings: Settings,
+    metrics: Metrics,
+    redactor: Redactor,
+    tracer: Tracer,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> web.Application:
-    """The routes and their state; the service comes later (attach_service, at start-up)."""
+    """The routes and their state; the service comes later (attach_service, at start-up). `clock`
+    times the callers' rate limits."""
     # aiohttp's own cap sits a little above ours, so that read_body answers the 413 problem.
     app = web.Application(
         middlewares=[request_context], client_max_size=settings.max_body_bytes + 1024
     )
     app[keys.METRICS] = metrics
-    app[keys.CALLERS] = CallerAuth(settings.clients)
+    app[keys.CALLERS] = CallerAuth(settings.clients, clock)
     app[keys.MAX_BODY_BYTES] = settings.max_body_bytes
     app[keys.BODY_TIMEOUT_S] = settings.body_timeout_s
     app[keys.REDACTOR] = redactor

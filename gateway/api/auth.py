@@ -1,14 +1,14 @@
-"""Caller authentication: `Authorization: Bearer <key>` checked against sha256 hashes from the config,
-plus each client's optional request rate."""
+"""Caller authentication: `Authorization: Bearer <key>` found by its SHA-256 among the hashes of the
+config, plus each client's optional request rate."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import ClientRateLimited, MissingApiKey, ProviderForbidden, UnknownApiKey
 from gateway.resilience.gcra import LocalBucket
 from gateway.service import CallerBudget
@@ -35,8 +35,10 @@ def sha256_hex(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Caller:
+    """An authenticated client, one per configured key and configuration (shared by its requests)."""
+
     name: str
     settings: ClientSettings
     key_id: str
@@ -81,25 +83,48 @@ def _take(bucket: LocalBucket, rate: float | None, burst: int, client: str, what
         )
 
 
-class CallerAuth:
-    """Finds the client an API key belongs to, comparing every configured hash in constant time."""
+@dataclass(frozen=True)
+class _Tables:
+    """One configuration's callers, swapped whole on a reload."""
 
-    def __init__(self, clients: Mapping[str, ClientSettings]) -> None:
-        self._buckets: dict[str, tuple[LocalBucket, LocalBucket]] = {}
+    names: dict[bytes, str]  # SHA-256 digest of a configured key -> its client
+    clients: dict[str, ClientSettings]
+    buckets: dict[str, tuple[LocalBucket, LocalBucket]]
+    # The Caller of each configured key, made at its first request (its key_id needs the key itself).
+    # Bounded by the configured keys: an unknown key's digest is never a key here.
+    callers: dict[bytes, Caller] = field(default_factory=dict)
+
+
+class CallerAuth:
+    """Finds the client an API key belongs to by the SHA-256 digest of the key: one hash and one
+    dict lookup per request, and no raw key kept.
+
+    No secret is compared byte by byte: the presented key is hashed, and the lookup compares that
+    digest (the caller's own, known to the caller) with the configured ones — by a keyed hash of the
+    digest first (Python's SipHash, keyed per process), so the `==` that could exit early runs only
+    for the matching digest. Its timing says whether the presented key is known, which the answer
+    says anyway; finding a configured digest's key from it would need a SHA-256 preimage."""
+
+    def __init__(self, clients: Mapping[str, ClientSettings], clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock  # the rate buckets' time: tests move it instead of sleeping
+        self._tables = _Tables({}, {}, {})
         self.use(clients)
 
     def use(self, clients: Mapping[str, ClientSettings]) -> None:
         """Authenticate against these clients from now on (a reload); a client kept keeps its rate
         buckets. The tables are swapped whole, so a request sees the old set or the new one."""
-        hashes = [
-            (name, bytes.fromhex(digest))
-            for name, c in clients.items()
-            for digest in c.key_hashes()
-        ]
-        buckets = {
-            name: self._buckets.get(name) or (LocalBucket(), LocalBucket()) for name in clients
-        }
-        self._hashes, self._clients, self._buckets = hashes, dict(clients), buckets
+        names: dict[bytes, str] = {}
+        for name, settings in clients.items():
+            for digest in settings.key_hashes():
+                # A key listed under two clients belongs to the first (as it did before).
+                names.setdefault(bytes.fromhex(digest), name)
+        kept = self._tables.buckets
+        buckets = {name: kept.get(name) or self._new_buckets() for name in clients}
+        self._tables = _Tables(names, dict(clients), buckets)
+
+    def _new_buckets(self) -> tuple[LocalBucket, LocalBucket]:
+        monotonic = self._clock.monotonic
+        return LocalBucket(monotonic), LocalBucket(monotonic)
 
     def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
@@ -109,11 +134,13 @@ class CallerAuth:
         if scheme.lower() != "bearer" or not key:
             raise MissingApiKey("send the API key as 'Authorization: Bearer <key>'")
         digest = hashlib.sha256(key.encode("utf-8")).digest()
-        found: str | None = None
-        # No early exit: every hash is compared, so timing says nothing about which clients exist.
-        for name, expected in self._hashes:
-            if hmac.compare_digest(digest, expected) and found is None:
-                found = name
-        if found is None:
+        tables = self._tables  # one configuration for the whole request, whatever a reload does
+        caller = tables.callers.get(digest)
+        if caller is not None:
+            return caller
+        name = tables.names.get(digest)
+        if name is None:
             raise UnknownApiKey("the API key is not known")
-        return Caller(found, self._clients[found], key_id(key, digest), *self._buckets[found])
+        caller = Caller(name, tables.clients[name], key_id(key, digest), *tables.buckets[name])
+        tables.callers[digest] = caller
+        return caller

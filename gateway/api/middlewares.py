@@ -15,9 +15,10 @@ from gateway.api.keys import METRICS, REDACTOR, SERVICE, TRACER
 from gateway.api.problems import MethodNotAllowed, RouteNotFound, problem_response
 from gateway.errors import GatewayError
 from gateway.log_context import new_log_context
+from gateway.request_line import REQUEST_LINE
 from gateway.tracing import enter_span
 
-log = structlog.get_logger("gateway.access")
+log = structlog.get_logger("gateway.access")  # errors; the request line: REQUEST_LINE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Request ids need to be unique, not unguessable: a random per-process prefix and a counter cost a
@@ -73,14 +74,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         error=outcome if status >= 500 else None,
         attributes={"http.response.status_code": status, "gateway.outcome": outcome},
     )
-    log.info(
-        "request",
-        method=request.method,
-        path=request.path,
-        status=status,
-        outcome=outcome,
-        provider=provider,
-        duration_ms=round(duration * 1000, 3),
+    REQUEST_LINE.write(
+        request.method, request.path, status, outcome, provider, round(duration * 1000, 3)
     )
     return response
 

@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from gateway.app import create_app
 from gateway.encryption import parse_encryption_keys
 from gateway.logging import RedactValues, configure_logging
 from gateway.providers.registry import bind_providers
+from gateway.request_line import REQUEST_LINE, JsonRequestLine
 from gateway.sandbox.faults import (
     BindInternalError,
     Empty,
@@ -79,6 +80,13 @@ def forget_cached_loggers() -> None:
                     vars(value).pop("bind", None)
 
 
+def values_as_they_are(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The value-redaction step of the log line, turned off."""
+    return event
+
+
 @contextmanager
 def render_logs() -> Iterator[io.StringIO]:
     """Every structlog event, through the gateway's own processors (debug level, JSON), into a buffer —
@@ -93,6 +101,7 @@ def render_logs() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     root_handlers, root_level = list(root.handlers), root.level  # configure_logging replaces them
     access_level = logging.getLogger("aiohttp.access").level
+    request_line = REQUEST_LINE.line
     configure_logging("debug", json=True)
     configured = structlog.get_config()
     buffer = io.StringIO()
@@ -103,9 +112,13 @@ def render_logs() -> Iterator[io.StringIO]:
         logger_factory=structlog.PrintLoggerFactory(buffer),
         cache_logger_on_first_use=False,
     )
+    # The request line is rendered apart from structlog's chain (gateway.request_line): the same
+    # renderer, its value redaction left out too, into the same buffer.
+    REQUEST_LINE.use(JsonRequestLine(logging.DEBUG, values_as_they_are, out=buffer))
     try:
         yield buffer
     finally:
+        REQUEST_LINE.use(request_line)
         structlog.configure(**previous)
         forget_cached_loggers()
         root.handlers[:] = root_handlers

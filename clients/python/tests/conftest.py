@@ -22,6 +22,7 @@ from gateway.devmode import dev_providers
 from gateway.sandbox.app import start_sandbox
 from gateway.sandbox.state import SandboxState
 from gateway.settings import Settings
+from tests.helpers import ShiftedClock
 
 T = TypeVar("T")
 # Dev-mode provider names (each kind's `dev_provider`).
@@ -50,6 +51,7 @@ class LiveGateway:
     slow_key: str  # one request per second
     state: SandboxState
     app: web.Application
+    clock: ShiftedClock  # the gateway's: a test lets time pass by advancing it, not by sleeping
 
     def calls(self) -> int:
         return len(self.state.requests)
@@ -96,13 +98,14 @@ def live() -> Iterator[LiveGateway]:
             "slow-app": _client(slow_key, ["*"], rate_limit_per_s=1, rate_limit_burst=1),
         },
     )
-    app = create_app(settings)
+    clock = ShiftedClock()
+    app = create_app(settings, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     run(runner.setup())
     run(web.TCPSite(runner, "127.0.0.1", 0).start())
     port = runner.addresses[0][1]
     try:
-        yield LiveGateway(f"http://127.0.0.1:{port}", key, wechat_key, slow_key, state, app)
+        yield LiveGateway(f"http://127.0.0.1:{port}", key, wechat_key, slow_key, state, app, clock)
     finally:
         run(runner.cleanup())
         run(sandbox.cleanup())

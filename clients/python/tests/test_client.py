@@ -4,7 +4,6 @@ team meets (400/401/403/404/422/429/502/503/504), with what each cost in vendor 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import httpx
@@ -110,8 +109,9 @@ def test_a_rate_limited_caller_waits_retry_after_once_and_succeeds(live: LiveGat
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:
+        """The client's wait, passed on the gateway's clock (its rate limit reads that clock)."""
         waits.append(seconds)
-        time.sleep(seconds)
+        live.clock.advance(seconds)
 
     with Gateway(live.url, live.slow_key, sleep=sleep) as gateway:
         gateway.login(WECHAT, WECHAT_USER)
@@ -119,7 +119,7 @@ def test_a_rate_limited_caller_waits_retry_after_once_and_succeeds(live: LiveGat
     assert result.cached is True and waits == [1.0]
     with Gateway(live.url, live.slow_key, retry=RetryPolicy(max_retries=0)) as gateway:
         gateway.providers()  # GET /auth is not rate limited
-        time.sleep(1.05)
+        live.clock.advance(1.05)
         gateway.login(WECHAT, WECHAT_USER)
         limited = raised_by(lambda: gateway.login(WECHAT, WECHAT_USER))
     assert (limited.status, limited.code, limited.retry_after_s) == (429, "client_rate_limited", 1)
