@@ -122,8 +122,7 @@ class ClusterStore:
 
         A script may only touch keys of one slot; the gateway's per-identity keys share one, a
         per-provider key (a quota ban) does not. Those are read best-effort: a key whose node cannot
-        answer reads as absent, so a dead node takes out only its own keys, never the lease. With
-        `claim.unless_cached`, `keys[0]` must be in the lease's slot."""
+        answer reads as absent, so a dead node takes out only its own keys, never the lease."""
         if claim is None:
             values: dict[str, bytes | None] = {}
             for slot, group in _by_slot(keys).items():
@@ -131,11 +130,7 @@ class ClusterStore:
             return ReadResult([values[key] for key in keys])
         slot = key_slot(claim.key.encode())
         local = [key for key in keys if key_slot(key.encode()) == slot]
-        if claim.unless_cached and keys and local[:1] != [keys[0]]:
-            raise ValueError("unless_cached needs keys[0] in the lease's hash slot")
         result = await self._on_slot(slot, "read", lambda s: s.read(local, claim=claim))
-        if claim.unless_cached and result.values and result.values[0] is not None:
-            return ReadResult([result.values[0]] + [None] * (len(keys) - 1))
         found = dict(zip(local, result.values, strict=True))
         for key in keys:
             if key not in found:

@@ -152,12 +152,11 @@ class RedisStore:
         with unavailable_on_error("EVALSHA (claim and read)"):
             self._ready()
             reply: list[Any] = await self._read_claim(
-                keys=[claim.key, *keys], args=[claim.owner, lease_ms, int(claim.unless_cached)]
+                keys=[claim.key, *keys], args=[claim.owner, lease_ms]
             )
-        # GET of an absent key is false in Lua (so the table goes on) and nil in the reply; the reply
-        # is short only when the first key's value ended the script.
+        # GET of an absent key is false in Lua (so the table goes on) and nil in the reply.
         values = [cast("bytes | None", value) for value in reply[1:]]
-        return ReadResult(values + [None] * (len(keys) - len(values)), leased=reply[0] == 1)
+        return ReadResult(values, leased=reply[0] == 1)
 
     async def write(self, request: Write) -> bool:
         """A SET, or one script when the lease is handed back or the write announced (see `Write`)."""
