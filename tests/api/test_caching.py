@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
+from gateway.api.keys import SERVICE
 from gateway.app import create_app
 from gateway.sandbox.faults import HttpStatus, TencentError
 from tests.api.conftest import APIS, INPUTS, WECHAT, Keys, StartGateway, Vendors, gateway_settings
@@ -183,6 +184,41 @@ async def test_refresh_on_one_replica_replaces_the_other_replicas_copy(
     await asyncio.sleep(0.1)
     _, from_b = await login(b, keys)
     assert from_b["token"] == refreshed["token"] and from_b["cached"] is True
+
+
+async def test_a_replica_skips_its_own_invalidation_and_keeps_the_entry_it_wrote(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """Replica A's writes are announced: B drops its copy each time, while A gets its own message back
+    and skips it — the entry in A's in-process cache is still the very object A wrote."""
+    a, b = await start_gateway(), await start_gateway()
+    service_a, service_b = a.app[SERVICE], b.app[SERVICE]
+    await wait_for(lambda: service_a.invalidation.live and service_b.invalidation.live)
+    provider = service_a.provider(WECHAT)
+    key = service_a.cache_key(provider, provider.parse_inputs(INPUTS[WECHAT]))
+    await login(a, keys)  # a cold miss on A: written and announced
+    await wait_for(
+        lambda: (service_a.invalidation.ignored, service_b.invalidation.dropped) == (1, 1)
+    )
+    _, on_b = await login(b, keys)  # B's hit from Redis, now in B's in-process cache too
+    assert on_b["cached"] is True and service_b.cache.local_entry(key) is not None
+    response = await a.post(
+        f"/auth/{WECHAT}",
+        json=INPUTS[WECHAT],
+        headers={"Authorization": f"Bearer {keys.full}", "Cache-Control": "no-cache"},
+    )
+    refreshed = await response.json()
+    written = service_a.cache.local_entry(key)
+    assert written is not None and written.token == refreshed["token"] != on_b["token"]
+    await wait_for(
+        lambda: (service_a.invalidation.ignored, service_b.invalidation.dropped) == (2, 2)
+    )
+    assert service_a.cache.local_entry(key) is written  # A's own message left its entry alone
+    assert service_b.cache.local_entry(key) is None
+    assert (service_a.invalidation.dropped, service_b.invalidation.ignored) == (0, 0)
+    _, from_b = await login(b, keys)
+    assert (from_b["token"], from_b["cached"]) == (refreshed["token"], True)
+    assert vendors.calls(WECHAT) == 2
 
 
 async def test_vendor_clock_skew_is_corrected_from_its_date_header(
