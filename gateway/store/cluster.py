@@ -43,11 +43,12 @@ from gateway.store import (
     Write,
 )
 from gateway.store.cluster_map import DEFAULT_REFRESH_INTERVAL_S, Address, SlotMap
-from gateway.store.guarded import GuardedStore, OnFailure
-from gateway.store.redis import (
+from gateway.store.connection import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
+    DEFAULT_SOCKET_TIMEOUT_S,
     Connection,
 )
+from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.urls import parse_cluster_url
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ class ClusterStore:
         *,
         node_options: Mapping[str, Any],
         pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
+        command_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
         refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
         on_change: Callable[[GuardedStore], None] | None = None,
         on_failure: OnFailure | None = None,
@@ -78,6 +80,7 @@ class ClusterStore:
             startup_nodes,
             node_options,
             pubsub_heartbeat_s=pubsub_heartbeat_s,
+            command_timeout_s=command_timeout_s,
             refresh_interval_s=refresh_interval_s,
             on_change=on_change,
             on_failure=on_failure,
@@ -105,6 +108,7 @@ class ClusterStore:
             parsed.nodes,
             node_options=options,
             pubsub_heartbeat_s=connection.pubsub_heartbeat_s,
+            command_timeout_s=connection.socket_timeout_s,
             on_change=on_change,
             on_failure=on_failure,
         )

@@ -28,8 +28,9 @@ from gateway.store import (
     StoreUnavailable,
     Write,
 )
+from gateway.store.connection import Connection
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import Connection, RedisStore
+from gateway.store.redis import RedisStore
 from tests.redis_server import StartRedisServer, free_loopback_port
 from tests.store.ops import claim, claim_and_read, get, hand_back, publish
 
