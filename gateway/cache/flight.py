@@ -1,17 +1,27 @@
-"""In-process single flight: one task per key, and every caller of that key under way joins it.
+"""In-process single flight: identical concurrent work done once, every caller under way sharing it.
 
-A caller that leaves (a client disconnecting) does not cancel the task the others wait for: each
-waits on a shield. The gateway runs two: one for store reads (a burst of identical cold requests is one
-Redis read, not a burst on Redis) and one for vendor calls.
+`SingleFlight` (vendor calls) runs each key's work as a task that every caller waits on through a
+shield, so a caller that leaves (a client disconnecting) does not cancel what the others wait for, and
+work started for callers that all left still finishes (a vendor call whose answer is cached).
+
+`SharedReads` (store reads: a burst of identical cold requests is one Redis read, not a burst on Redis)
+needs neither: a read is short and worth nothing once its callers have gone. Its first caller awaits
+the read itself — no task, no shield on the path every Redis hit takes — and hands the answer to the
+callers that came meanwhile; if it fails or is cancelled, they read again themselves (one of them
+first, the others sharing its read), so a caller that leaves costs the others a round trip, never an
+error.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, Generic, TypeVar, cast
 
 T = TypeVar("T")
+
+# What a shared read's waiters get when its first caller had no answer for them.
+_READ_AGAIN: Final = object()
 
 
 class SingleFlight(Generic[T]):
@@ -56,3 +66,28 @@ class SingleFlight(Generic[T]):
             self._started_for_caller.discard(key)
         if not task.cancelled():
             task.exception()  # retrieved here so a task whose callers all left is not reported
+
+
+class SharedReads(Generic[T]):
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[object]]] = {}  # key -> callers waiting on it
+
+    async def run(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`'s result, shared with every caller of `key` that comes while it runs."""
+        while (waiting := self._waiting.get(key)) is not None:
+            answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            waiting.append(answer)
+            result = await answer  # a caller cancelled here cancels only its own future
+            if result is not _READ_AGAIN:
+                return cast(T, result)
+        waiters: list[asyncio.Future[object]] = []
+        self._waiting[key] = waiters
+        outcome: object = _READ_AGAIN
+        try:
+            found = outcome = await read()
+            return found
+        finally:
+            del self._waiting[key]
+            for answer in waiters:
+                if not answer.done():
+                    answer.set_result(outcome)

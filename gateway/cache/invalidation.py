@@ -1,9 +1,14 @@
 """Cross-replica invalidation of the in-process hit cache over the store's publish/subscribe.
 
 Every write or delete of a credential publishes `<replica> <key>`; every other replica drops that key
-from its local cache. If the subscription is lost while the store still answers, messages may have been
-missed, so the local cache is cleared; if the store itself is down, the local cache is kept: it is then
-the fallback that keeps answering without a login storm.
+from its local cache. The writer gets its own message back (Redis pub/sub has no "not to the
+publisher") and skips it on the prefix alone: the entry it holds is the one it just wrote (or it
+dropped it before a delete). The format is the one every version has published, so replicas of
+different versions keep invalidating each other during a rollout.
+
+If the subscription is lost while the store still answers, messages may have been missed, so the
+local cache is cleared; if the store itself is down, the local cache is kept: it is then the fallback
+that keeps answering without a login storm.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ class Invalidation:
         self._local = local
         self._channel = channel
         self._reconnect_interval_s = reconnect_interval_s
-        self._replica = uuid.uuid4().hex  # our own messages are not for us
+        self._own = f"{uuid.uuid4().hex} "  # what starts this replica's messages: not for us
         self.live = False
+        self.dropped = 0  # keys dropped for another replica's message
+        self.ignored = 0  # own messages received and skipped
 
     def announcement(self, key: str) -> Announcement:
         """What tells the other replicas `key` changed (sent with the write or delete of it)."""
-        return Announcement(self._channel, f"{self._replica} {key}")
+        return Announcement(self._channel, self._own + key)
 
     async def run(self) -> None:
         """Listen until cancelled, re-subscribing after every loss."""
@@ -57,9 +64,12 @@ class Invalidation:
             await asyncio.sleep(self._reconnect_interval_s)
 
     def _handle(self, message: str) -> None:
-        replica, _, key = message.partition(" ")
-        if replica != self._replica:
-            self._local.drop(key)
+        if message.startswith(self._own):
+            self.ignored += 1
+            return
+        _, _, key = message.partition(" ")
+        self._local.drop(key)
+        self.dropped += 1
 
     async def _after_loss(self) -> None:
         try:

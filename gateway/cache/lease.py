@@ -50,14 +50,9 @@ class Lease:
         self._timer: asyncio.TimerHandle | None = None
         self._renewal: asyncio.Task[None] | None = None
 
-    async def acquire_and_get(
-        self, keys: Sequence[str], *, unless_cached: bool = False
-    ) -> tuple[bool, list[bytes | None]]:
-        """Try to take the lease and read `keys` after the attempt, in one store round trip (see
-        CredentialStore.read for `unless_cached`)."""
-        found = await self._store.read(
-            keys, claim=LeaseClaim(self.key, self.owner, self.lease_s, unless_cached)
-        )
+    async def acquire_and_get(self, keys: Sequence[str]) -> tuple[bool, list[bytes | None]]:
+        """Try to take the lease and read `keys` after the attempt, in one store round trip."""
+        found = await self._store.read(keys, claim=LeaseClaim(self.key, self.owner, self.lease_s))
         if found.leased:
             self.held = True
             self._schedule_renewal()

@@ -1,17 +1,17 @@
 """The credential cache as the service sees it: the in-process hit cache in front of the shared store.
 
-A read looks in this process first, then in the store — where, when nothing is cached and a lease is
-offered, the same round trip claims the identity's lease and reads its failure record and the
-provider's quota ban beside the entry. A write keeps the entry here, stores it until the vendor's
-expiry, hands the lease back and tells the other replicas, in one round trip. Store trouble turns
-reads into misses and writes into answers not cached, never into errors (the store counts them).
+A read looks in this process first, then in the store — one GET of the entry, nothing else: a hit needs
+neither the failure record nor the quota ban, and a miss reads them beside the lease it takes
+(gateway.service.replicas). A write keeps the entry here, stores it until the vendor's expiry, hands
+the lease back and tells the other replicas, in one round trip. Store trouble turns reads into misses
+and writes into answers not cached, never into errors (the store counts them).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import structlog
 
@@ -25,23 +25,6 @@ from gateway.errors import CacheUnavailable
 from gateway.store import CredentialStore, Delete, StoreUnavailable, Write
 
 log = structlog.get_logger("gateway.cache")
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A lease a store read took for a vendor call, with the records it read beside the entry."""
-
-    lease: Lease
-    failure: bytes | None
-    ban: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRead:
-    """What one store read found: the entry, or — when there was none — the lease it claimed."""
-
-    entry: CacheEntry | None
-    claim: Claim | None = None
 
 
 class SharedCache:
@@ -61,20 +44,13 @@ class SharedCache:
         """What decides whether to call the vendor: the entry, the failure record, the quota ban."""
         return key, self.keys.failure(key), self.keys.ban(provider)
 
-    async def read(self, provider: str, key: str, lease: Lease | None) -> StoredRead:
-        """The stored entry; with `lease`, claimed in the same round trip when there is none."""
+    async def read(self, provider: str, key: str) -> CacheEntry | None:
+        """The stored entry (kept here too), or None: absent, unreadable, or the store unavailable."""
         try:
-            if lease is None:
-                raw = (await self._store.read([key])).values[0]
-            else:
-                leased, (raw, failure, ban) = await lease.acquire_and_get(
-                    self.beside(provider, key), unless_cached=True
-                )
-                if leased:
-                    return StoredRead(None, Claim(lease, failure, ban))
+            raw = (await self._store.read([key])).values[0]
         except StoreUnavailable:
-            return StoredRead(None)  # not "no session": carry on as a miss, the vendor can answer
-        return StoredRead(self._keep(provider, key, raw))
+            return None  # not "no session": carry on as a miss, the vendor can answer
+        return self._keep(provider, key, raw)
 
     def newer(self, key: str, raw: bytes | None, seen: CacheEntry | None) -> CacheEntry | None:
         """The stored entry when it is fresh and was written since `seen` (by another replica)."""

@@ -19,11 +19,11 @@ from dataclasses import replace
 import structlog
 
 from gateway.cache.entry import CacheEntry, LoginResult
-from gateway.cache.flight import SingleFlight
+from gateway.cache.flight import SharedReads, SingleFlight
 from gateway.cache.invalidation import Invalidation
 from gateway.cache.polling import Polls
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.errors import ClientRateLimited, GatewayError, UnknownProvider
+from gateway.errors import GatewayError, UnknownProvider
 from gateway.log_context import bind_log_context
 from gateway.metrics import Metrics
 from gateway.providers.base import Inputs
@@ -61,7 +61,7 @@ class AuthService:
         self._replicas = replica_flight(
             self.providers, store, self.cache, upstream, metrics, options, clock, rng
         )
-        self._reads: SingleFlight[CacheEntry | None] = SingleFlight()
+        self._reads: SharedReads[CacheEntry | None] = SharedReads()
         self._flights: SingleFlight[LoginResult] = SingleFlight(on_join=metrics.flight_waiters.inc)
         self._polls: Polls[LoginResult] = Polls(clock)
         self._background = BackgroundTasks()
@@ -134,8 +134,9 @@ class AuthService:
     ) -> LoginResult:
         deadline = self._clock.monotonic() + provider.settings.deadline_s
         # Read even when `fresh`: what is cached now tells a newer answer (another replica's) from it.
+        # A plain read: the lease is taken only once it found no fresh entry (ReplicaFlight.fetch).
         seen = self.cache.local_entry(key) or await self._reads.run(
-            key, lambda: self._read_store(provider, inputs, key, deadline, caller)
+            key, lambda: self.cache.read(provider.name, key)
         )
         now = self._clock.time()
         if not fresh and seen is not None and seen.is_fresh(now):
@@ -160,25 +161,6 @@ class AuthService:
             self._note_cache(provider, "stale")
             log.warning("served_stale", provider=provider.name, error=error.code)
             return LoginResult.of(provider.name, provider.kind, seen, cached=True, stale=True)
-
-    async def _read_store(
-        self, provider: Provider, inputs: Inputs, key: str, deadline: float, caller: CallerBudget
-    ) -> CacheEntry | None:
-        """The stored entry. When there is none and no call for this identity is under way here, the
-        same round trip claims the lease and the vendor call starts at once (the callers then join
-        it), so a lease taken always has its call, even if every caller leaves."""
-        lease = None if key in self._flights else self._replicas.lease(provider, key)
-        found = await self.cache.read(provider.name, key, lease)
-        claim = found.claim
-        if claim is not None:
-            try:
-                caller.charge_vendor_call()
-            except ClientRateLimited:
-                self._background.spawn(claim.lease.release())
-                raise
-            fetch = self._replicas.fetch(provider, inputs, key, None, deadline, claim)
-            self._flights.start(key, lambda: fetch, for_caller=True)
-        return found.entry
 
     def _refresh_ahead(
         self, provider: Provider, inputs: Inputs, key: str, seen: CacheEntry

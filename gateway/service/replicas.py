@@ -2,8 +2,10 @@
 
 The replica that holds the identity's lease in the store calls the vendor; the others wait for its
 answer, polling with the same round trip that would take the lease (it also reads the entry, the
-failure record and the quota ban). Without the store, each replica calls on its own — the in-process
-single flight still holds.
+failure record and the quota ban, after the lease: an answer written before the lease was handed back
+is always seen). It runs only after a plain read found no fresh entry, inside the in-process flight
+for the identity, so a lease taken always has its call even if every caller leaves. Without the
+store, each replica calls on its own — the in-process single flight still holds.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from gateway.cache.entry import CacheEntry, LoginResult
 from gateway.cache.lease import Lease
-from gateway.cache.shared import Claim, SharedCache
+from gateway.cache.shared import SharedCache
 from gateway.clock import Clock
 from gateway.errors import VendorTimeout
 from gateway.metrics import Metrics
@@ -46,21 +48,18 @@ class ReplicaFlight:
         key: str,
         seen: CacheEntry | None,
         deadline: float,
-        claim: Claim | None = None,
     ) -> LoginResult:
-        """The vendor's answer, from this replica's call or another's. A lease the store read already
-        took (`claim`) is the first try; `seen` is the entry the caller had (an answer written since is
-        another replica's)."""
-        lease = claim.lease if claim else self.lease(provider, key)
-        attempt = (True, [None, claim.failure, claim.ban]) if claim else None
+        """The vendor's answer, from this replica's call or another's; `seen` is the entry the caller
+        had (an answer written since is another replica's)."""
+        lease = self.lease(provider, key)
         interval, waited = WAIT_FIRST_S, False
         while True:
-            if attempt is None:
-                try:
-                    attempt = await lease.acquire_and_get(self.cache.beside(provider.name, key))
-                except StoreUnavailable:
-                    return await self.vendor.call(provider, inputs, key, deadline)  # here only
-            (leased, (current, failure, ban)), attempt = attempt, None
+            try:
+                leased, (current, failure, ban) = await lease.acquire_and_get(
+                    self.cache.beside(provider.name, key)
+                )
+            except StoreUnavailable:
+                return await self.vendor.call(provider, inputs, key, deadline)  # here only
             async with lease:  # hands the lease back on every way out unless the answer did
                 newer = self.cache.newer(key, current, seen)
                 if newer is not None:

@@ -3,7 +3,7 @@
 The store is a key-value cache with per-key expiry, leases and publish/subscribe; what the keys and values
 mean is the service's business. Its eight methods are what the callers need, each in one round trip:
 
-- `read` the entry (and the records beside it), taking the identity's lease when there is nothing to read;
+- `read` keys (a hit: the entry alone), or take the identity's lease and read the records beside it;
 - `write` a value, handing the lease back and telling the other replicas, in the same round trip;
 - `delete` keys (a forgotten credential, or a lease handed back without an answer), announcing it;
   what a write or a delete does is one request object (`Write`, `Delete`), so an option is added once;
@@ -48,15 +48,11 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LeaseClaim:
-    """Take the lease at `key` for `owner` for `lease_s` seconds, unless somebody else holds it.
-
-    With `unless_cached`, the first key read is looked at first: when it holds a value, the lease is not
-    tried — a read that takes the lease only when there is nothing to read."""
+    """Take the lease at `key` for `owner` for `lease_s` seconds, unless somebody else holds it."""
 
     key: str
     owner: str
     lease_s: float
-    unless_cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,11 +43,12 @@ from gateway.store import (
     Write,
 )
 from gateway.store.cluster_map import DEFAULT_REFRESH_INTERVAL_S, Address, SlotMap
-from gateway.store.guarded import GuardedStore, OnFailure
-from gateway.store.redis import (
+from gateway.store.connection import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
+    DEFAULT_SOCKET_TIMEOUT_S,
     Connection,
 )
+from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.urls import parse_cluster_url
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ class ClusterStore:
         *,
         node_options: Mapping[str, Any],
         pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
+        command_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
         refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
         on_change: Callable[[GuardedStore], None] | None = None,
         on_failure: OnFailure | None = None,
@@ -78,6 +80,7 @@ class ClusterStore:
             startup_nodes,
             node_options,
             pubsub_heartbeat_s=pubsub_heartbeat_s,
+            command_timeout_s=command_timeout_s,
             refresh_interval_s=refresh_interval_s,
             on_change=on_change,
             on_failure=on_failure,
@@ -105,6 +108,7 @@ class ClusterStore:
             parsed.nodes,
             node_options=options,
             pubsub_heartbeat_s=connection.pubsub_heartbeat_s,
+            command_timeout_s=connection.socket_timeout_s,
             on_change=on_change,
             on_failure=on_failure,
         )
@@ -122,8 +126,7 @@ class ClusterStore:
 
         A script may only touch keys of one slot; the gateway's per-identity keys share one, a
         per-provider key (a quota ban) does not. Those are read best-effort: a key whose node cannot
-        answer reads as absent, so a dead node takes out only its own keys, never the lease. With
-        `claim.unless_cached`, `keys[0]` must be in the lease's slot."""
+        answer reads as absent, so a dead node takes out only its own keys, never the lease."""
         if claim is None:
             values: dict[str, bytes | None] = {}
             for slot, group in _by_slot(keys).items():
@@ -131,11 +134,7 @@ class ClusterStore:
             return ReadResult([values[key] for key in keys])
         slot = key_slot(claim.key.encode())
         local = [key for key in keys if key_slot(key.encode()) == slot]
-        if claim.unless_cached and keys and local[:1] != [keys[0]]:
-            raise ValueError("unless_cached needs keys[0] in the lease's hash slot")
         result = await self._on_slot(slot, "read", lambda s: s.read(local, claim=claim))
-        if claim.unless_cached and result.values and result.values[0] is not None:
-            return ReadResult([result.values[0]] + [None] * (len(keys) - 1))
         found = dict(zip(local, result.values, strict=True))
         for key in keys:
             if key not in found:

@@ -21,7 +21,6 @@ from redis.asyncio import Redis
 from gateway.store import StoreUnavailable
 from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.redis import RedisStore
-from gateway.store.redis_errors import unavailable_on_error
 
 SLOTS: Final = 16384
 DEFAULT_REFRESH_INTERVAL_S: Final = 0.5
@@ -36,18 +35,20 @@ class NodeStore(RedisStore):
         """Return when the node answers and serves (cluster_state ok); StoreUnavailable otherwise.
 
         A node answers PING even while the cluster is down and refuses every key; that is not up."""
-        with unavailable_on_error("CLUSTER INFO"):
-            info = await self._client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+        info = await self._command(
+            "CLUSTER INFO",
+            lambda: self._client.execute_command("CLUSTER INFO"),  # type: ignore[no-untyped-call]
+        )
         state = _cluster_state(info)
         if state != "ok":
             raise StoreUnavailable(f"redis cluster node is not serving: cluster_state is {state}")
 
     async def slot_owners(self) -> list[tuple[int, int, Address]]:
         """(first slot, last slot, primary) for each served range, from CLUSTER SLOTS."""
-        with unavailable_on_error("CLUSTER SLOTS"):
-            reply: list[Any] = await self._client.execute_command(  # type: ignore[no-untyped-call]
-                "CLUSTER SLOTS"
-            )
+        reply: list[Any] = await self._command(
+            "CLUSTER SLOTS",
+            lambda: self._client.execute_command("CLUSTER SLOTS"),  # type: ignore[no-untyped-call]
+        )
         asked_host = self._client.connection_pool.connection_kwargs.get("host", "127.0.0.1")
         ranges = []
         for first, last, primary, *_replicas in reply:
@@ -82,6 +83,7 @@ class SlotMap:
         node_options: Mapping[str, Any],
         *,
         pubsub_heartbeat_s: float,
+        command_timeout_s: float,
         refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
         on_change: Callable[[GuardedStore], None] | None = None,
         on_failure: OnFailure | None = None,
@@ -90,6 +92,7 @@ class SlotMap:
         self.startup = list(startup_nodes)
         self._node_options = dict(node_options)
         self._pubsub_heartbeat_s = pubsub_heartbeat_s
+        self._command_timeout_s = command_timeout_s
         self._refresh_interval_s = refresh_interval_s
         self._on_change = on_change
         self._on_failure = on_failure
@@ -124,6 +127,7 @@ class SlotMap:
             store = NodeStore(
                 Redis(host=host, port=port, decode_responses=False, **self._node_options),
                 pubsub_heartbeat_s=self._pubsub_heartbeat_s,
+                command_timeout_s=self._command_timeout_s,
             )
             guarded = GuardedStore(
                 store,

@@ -8,9 +8,10 @@ from typing import Final, Literal, TypedDict, Unpack
 
 from gateway.store import CredentialStore
 from gateway.store.cluster import ClusterStore
+from gateway.store.connection import DEFAULT_SOCKET_TIMEOUT_S, Connection
 from gateway.store.guarded import GuardedStore, OnFailure
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import DEFAULT_SOCKET_TIMEOUT_S, Connection, RedisStore
+from gateway.store.redis import RedisStore
 from gateway.store.sentinel import SentinelStore
 from gateway.store.urls import scheme_of
 

@@ -91,10 +91,6 @@ class MemoryStore:
         if claim is None:
             return ReadResult([self._value(key) for key in keys])
         lease_ms = ttl_to_milliseconds(claim.lease_s)
-        if claim.unless_cached and keys:
-            first = self._value(keys[0])
-            if first is not None:
-                return ReadResult([first] + [None] * (len(keys) - 1))
         holder = self._value(claim.key)
         leased = holder is None or holder == claim.owner.encode()
         if leased:

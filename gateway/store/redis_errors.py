@@ -58,6 +58,10 @@ def _raise_if_cancellation_was_swallowed(
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError) and not str(
+        error
+    ):  # the store's own deadline (asyncio.timeout)
+        return "TimeoutError: no reply within the command deadline"
     if isinstance(error, _TRANSPORT_ERRORS):
         return f"{type(error).__name__}: {error}"
     if isinstance(error, AskError | ClusterDownError):

@@ -9,17 +9,10 @@ from __future__ import annotations
 
 from typing import Final
 
-# KEYS[1] = lease key, KEYS[2..n] = keys to read; ARGV[1] = owner, ARGV[2] = lease in milliseconds,
-# ARGV[3] = "1" to try the lease only while KEYS[2] is absent. Returns {1 when the lease is ours (taken
-# now, or by this owner's earlier try) else 0, each key's value (nil when absent)} — or {0, KEYS[2]'s
-# value} when it was there and ARGV[3] is "1".
+# KEYS[1] = lease key, KEYS[2..n] = keys to read; ARGV[1] = owner, ARGV[2] = lease in milliseconds.
+# Returns {1 when the lease is ours (taken now, or by this owner's earlier try) else 0, each key's value
+# (nil when absent)}.
 READ_CLAIM_LUA: Final = """
-if ARGV[3] == '1' and KEYS[2] then
-    local first = redis.call('GET', KEYS[2])
-    if first then
-        return {0, first}
-    end
-end
 local holder = redis.call('GET', KEYS[1])
 local leased = 0
 if holder == ARGV[1] then

@@ -32,11 +32,12 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisError
 
-from gateway.store.redis import (
+from gateway.store.connection import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
+    DEFAULT_SOCKET_TIMEOUT_S,
     Connection,
-    RedisStore,
 )
+from gateway.store.redis import RedisStore
 from gateway.store.redis_errors import unavailable_on_error
 from gateway.store.urls import parse_sentinel_url
 
@@ -92,12 +93,15 @@ class SentinelStore(RedisStore):
         *,
         db: int = 0,
         pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
+        command_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
         master_check_interval_s: float = DEFAULT_MASTER_CHECK_INTERVAL_S,
     ) -> None:
         client: Redis = sentinel.master_for(
             service, db=db, connection_pool_class=MasterFollowingPool
         )
-        super().__init__(client, pubsub_heartbeat_s=pubsub_heartbeat_s)
+        super().__init__(
+            client, pubsub_heartbeat_s=pubsub_heartbeat_s, command_timeout_s=command_timeout_s
+        )
         self._sentinel = sentinel
         self._pool: MasterFollowingPool = client.connection_pool  # type: ignore[assignment]
         self._master_check_interval_s = master_check_interval_s
@@ -116,8 +120,11 @@ class SentinelStore(RedisStore):
             list(parsed.sentinels),
             # Without sentinel_kwargs only the socket_* options would reach the sentinel connections;
             # they too must not retry, or a dead sentinel would cost several timeouts per lookup.
+            # Their queries are not store commands (no deadline of the store's around them, some run
+            # in the background): redis-py bounds each of their socket operations itself.
             sentinel_kwargs={
                 **options,
+                "socket_timeout": connection.socket_timeout_s,
                 "username": parsed.sentinel_username,
                 "password": parsed.sentinel_password,
             },
@@ -126,7 +133,11 @@ class SentinelStore(RedisStore):
             **options,
         )
         return cls(
-            sentinel, parsed.service, db=parsed.db, pubsub_heartbeat_s=connection.pubsub_heartbeat_s
+            sentinel,
+            parsed.service,
+            db=parsed.db,
+            pubsub_heartbeat_s=connection.pubsub_heartbeat_s,
+            command_timeout_s=connection.socket_timeout_s,
         )
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
+from gateway.api.keys import SERVICE
 from gateway.app import create_app
 from gateway.sandbox.faults import HttpStatus, TencentError
 from tests.api.conftest import APIS, INPUTS, WECHAT, Keys, StartGateway, Vendors, gateway_settings
@@ -185,6 +186,41 @@ async def test_refresh_on_one_replica_replaces_the_other_replicas_copy(
     assert from_b["token"] == refreshed["token"] and from_b["cached"] is True
 
 
+async def test_a_replica_skips_its_own_invalidation_and_keeps_the_entry_it_wrote(
+    start_gateway: StartGateway, keys: Keys, vendors: Vendors
+) -> None:
+    """Replica A's writes are announced: B drops its copy each time, while A gets its own message back
+    and skips it — the entry in A's in-process cache is still the very object A wrote."""
+    a, b = await start_gateway(), await start_gateway()
+    service_a, service_b = a.app[SERVICE], b.app[SERVICE]
+    await wait_for(lambda: service_a.invalidation.live and service_b.invalidation.live)
+    provider = service_a.provider(WECHAT)
+    key = service_a.cache_key(provider, provider.parse_inputs(INPUTS[WECHAT]))
+    await login(a, keys)  # a cold miss on A: written and announced
+    await wait_for(
+        lambda: (service_a.invalidation.ignored, service_b.invalidation.dropped) == (1, 1)
+    )
+    _, on_b = await login(b, keys)  # B's hit from Redis, now in B's in-process cache too
+    assert on_b["cached"] is True and service_b.cache.local_entry(key) is not None
+    response = await a.post(
+        f"/auth/{WECHAT}",
+        json=INPUTS[WECHAT],
+        headers={"Authorization": f"Bearer {keys.full}", "Cache-Control": "no-cache"},
+    )
+    refreshed = await response.json()
+    written = service_a.cache.local_entry(key)
+    assert written is not None and written.token == refreshed["token"] != on_b["token"]
+    await wait_for(
+        lambda: (service_a.invalidation.ignored, service_b.invalidation.dropped) == (2, 2)
+    )
+    assert service_a.cache.local_entry(key) is written  # A's own message left its entry alone
+    assert service_b.cache.local_entry(key) is None
+    assert (service_a.invalidation.dropped, service_b.invalidation.ignored) == (0, 0)
+    _, from_b = await login(b, keys)
+    assert (from_b["token"], from_b["cached"]) == (refreshed["token"], True)
+    assert vendors.calls(WECHAT) == 2
+
+
 async def test_vendor_clock_skew_is_corrected_from_its_date_header(
     start_gateway: StartGateway, keys: Keys, vendors: Vendors
 ) -> None:
@@ -199,10 +235,11 @@ async def test_vendor_clock_skew_is_corrected_from_its_date_header(
 async def test_store_round_trips_of_a_cold_miss_and_of_another_replicas_hit(
     start_gateway: StartGateway, keys: Keys, vendors: Vendors, redis_url: str, key_prefix: str
 ) -> None:
-    """A cold miss sends Redis three commands: one script reads the entry and, finding none, takes the
-    lease and reads the cooldown and ban records; one takes a slot of the provider's outbound rate
-    (on by default); one writes the answer, hands back the lease and announces it. Another replica then
-    answers the same identity from Redis with one command."""
+    """Another replica's hit is one plain GET: no script, no lease, no failure or ban record. A cold
+    miss sends Redis four commands: that GET, finding nothing; one script that takes the lease and reads
+    the entry (again: it may have been written since), the cooldown and ban records; one that takes a
+    slot of the provider's outbound rate (on by default); one that writes the answer, hands back the
+    lease and announces it."""
     first, second = await start_gateway(), await start_gateway()
     await login(first, keys, {**INPUTS[WECHAT], "wx_open_id": "warm-up"})  # scripts now loaded
     observer = aioredis.from_url(redis_url)
@@ -213,7 +250,7 @@ async def test_store_round_trips_of_a_cold_miss_and_of_another_replicas_hit(
             async def record() -> None:
                 async for info in monitor.listen():
                     if info["client_type"] != "lua" and key_prefix in info["command"]:
-                        sent[-1].append(info["command"].split()[0].upper())
+                        sent[-1].append(info["command"])
 
             recorder = asyncio.ensure_future(record())
             answers = []
@@ -221,12 +258,14 @@ async def test_store_round_trips_of_a_cold_miss_and_of_another_replicas_hit(
                 sent.append([])
                 answers.append(await login(replica, keys, {**INPUTS[WECHAT], "wx_open_id": "cold"}))
                 # MONITOR reports in order: once this marker GET shows, all before it did.
-                await observer.get(f"{key_prefix}marker-{len(sent)}")
-                await wait_for(lambda: sent[-1][-1:] == ["GET"])
+                marker = f"{key_prefix}marker-{len(sent)}"
+                await observer.get(marker)
+                await wait_for(lambda m=marker: any(m in command for command in sent[-1]))
+                sent[-1] = [command.split()[0].upper() for command in sent[-1][:-1]]
             recorder.cancel()
     finally:
         await observer.aclose()
     assert [(status, body["cached"]) for status, body in answers] == [(200, False), (200, True)]
     assert answers[0][1]["token"] == answers[1][1]["token"]
-    assert sent == [["EVALSHA", "EVALSHA", "EVALSHA", "GET"], ["EVALSHA", "GET"]], sent
+    assert sent == [["GET", "EVALSHA", "EVALSHA", "EVALSHA"], ["GET"]], sent
     assert vendors.calls(WECHAT) == 2

@@ -21,11 +21,9 @@ async def claim_and_read(
     owner: str,
     lease_s: float,
     keys: list[str],
-    *,
-    unless_cached: bool = False,
 ) -> tuple[bool, list[bytes | None]]:
     """Try the lease and read `keys` after it, in one call: (taken, values)."""
-    found = await store.read(keys, claim=LeaseClaim(lease, owner, lease_s, unless_cached))
+    found = await store.read(keys, claim=LeaseClaim(lease, owner, lease_s))
     return found.leased, found.values
 
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from gateway.store import StoreUnavailable, Write
 from gateway.store.cluster import ClusterStore
-from gateway.store.redis import Connection
+from gateway.store.connection import Connection
 from tests.redis_server import RedisClusterProcesses, RedisServerProcess, distinct_free_ports
 from tests.store.ops import claim, get, hand_back, publish
 from tests.store.test_store_contract import (

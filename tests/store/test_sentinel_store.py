@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.store import StoreUnavailable, Write
-from gateway.store.redis import Connection
+from gateway.store.connection import Connection
 from gateway.store.sentinel import SentinelStore
 from tests.redis_server import RedisSentinelProcesses, distinct_free_ports
 from tests.store.ops import claim, get, hand_back, publish

@@ -28,8 +28,9 @@ from gateway.store import (
     StoreUnavailable,
     Write,
 )
+from gateway.store.connection import Connection
 from gateway.store.memory import MemoryStore
-from gateway.store.redis import Connection, RedisStore
+from gateway.store.redis import RedisStore
 from tests.redis_server import StartRedisServer, free_loopback_port
 from tests.store.ops import claim, claim_and_read, get, hand_back, publish
 
@@ -328,39 +329,6 @@ async def test_concurrent_claims_have_exactly_one_winner(
     # The read comes after the attempt: every caller sees the winner's name in the lock.
     winner = next(f"owner-{n}".encode() for n, (taken, _) in enumerate(results) if taken)
     assert {values[0] for _, values in results} == {winner}
-
-
-async def test_unless_cached_reads_a_present_value_and_leaves_the_lease_alone(
-    store: CredentialStore, key_prefix: str
-) -> None:
-    """When the first key holds a value, the lease is not tried and only that value comes back."""
-    tag = f"{key_prefix}{{identity}}"
-    lock, value, other, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.write(Write(value, b"cached", LONG_S))
-    await store.write(Write(other, b"failure", LONG_S))
-    await store.write(Write(elsewhere, b"banned", LONG_S))
-    answer = await claim_and_read(
-        store, lock, "owner-a", LONG_S, [value, other, elsewhere], unless_cached=True
-    )
-    assert answer == (False, [b"cached", None, None])
-    assert await get(store, lock) is None
-    assert await claim(store, lock, "owner-b", LONG_S) is True
-
-
-async def test_unless_cached_takes_the_lease_when_there_is_nothing_to_read(
-    store: CredentialStore, key_prefix: str
-) -> None:
-    """With the first key absent it behaves as a plain claim: lease tried, every key read."""
-    tag = f"{key_prefix}{{identity}}"
-    lock, value, other, elsewhere = f"{tag}:lock", f"{tag}:cred", f"{tag}:fail", f"{key_prefix}ban"
-    await store.write(Write(other, b"failure", LONG_S))
-    await store.write(Write(elsewhere, b"banned", LONG_S))
-    keys = [value, other, elsewhere]
-    first = await claim_and_read(store, lock, "owner-a", LONG_S, keys, unless_cached=True)
-    assert first == (True, [None, b"failure", b"banned"])
-    second = await claim_and_read(store, lock, "owner-b", LONG_S, keys, unless_cached=True)
-    assert second == (False, [None, b"failure", b"banned"])
-    assert await get(store, lock) == b"owner-a"
 
 
 async def test_a_write_that_hands_the_lease_back_stores_frees_and_announces(
