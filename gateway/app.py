@@ -55,7 +55,7 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         reporter = StoreReporter(metrics)
         opened = (
-            open_configured_store(settings, reporter)
+            open_configured_store(settings, reporter, clock)
             if store is None
             else OpenedStore.guarded(store, on_change=reporter.changed, on_failure=reporter.failed)
         )
@@ -96,13 +96,16 @@ def create_app(
     return app
 
 
-def open_configured_store(settings: Settings, reporter: StoreReporter) -> OpenedStore:
+def open_configured_store(
+    settings: Settings, reporter: StoreReporter, clock: Clock = SYSTEM_CLOCK
+) -> OpenedStore:
     """The backend `redis_url` names behind its health guards, sealed with AES-256-GCM when
     `encryption_keys` are set."""
     opened = open_store(
         settings.redis_url,
         on_change=reporter.changed,
         on_failure=reporter.failed,
+        clock=clock.monotonic,  # a store's time in state (the readiness grace) on the app's clock
         **{
             name: str(path)
             for name, path in (

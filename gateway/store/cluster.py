@@ -96,6 +96,7 @@ class ClusterStore:
         *,
         on_change: Callable[[GuardedStore], None] | None = None,
         on_failure: OnFailure | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> ClusterStore:
         """A store for a `redis+cluster://` or `rediss+cluster://` URL (see the module docstring).
 
@@ -111,6 +112,7 @@ class ClusterStore:
             command_timeout_s=connection.socket_timeout_s,
             on_change=on_change,
             on_failure=on_failure,
+            clock=clock,
         )
 
     def guards(self) -> list[GuardedStore]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict, Unpack
@@ -91,6 +92,7 @@ def open_store(
     socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
     on_change: Callable[[GuardedStore], None] | None = None,
     on_failure: OnFailure | None = None,
+    clock: Callable[[], float] = time.monotonic,
     **tls_options: Unpack[TlsOptions],
 ) -> OpenedStore:
     """The store `url` names, each Redis server behind a health guard; ValueError for a malformed URL
@@ -106,7 +108,9 @@ def open_store(
         return OpenedStore(MemoryStore())
     connection = Connection(socket_timeout_s=socket_timeout_s, **tls_options)
     if scheme in ("redis+cluster", "rediss+cluster"):
-        cluster = ClusterStore.from_url(url, connection, on_change=on_change, on_failure=on_failure)
+        cluster = ClusterStore.from_url(
+            url, connection, on_change=on_change, on_failure=on_failure, clock=clock
+        )
         return OpenedStore(cluster, cluster.guards, cluster.unserved_slots)
     backend: RedisStore
     if scheme in ("redis", "rediss", "unix"):
@@ -116,7 +120,11 @@ def open_store(
     else:
         raise ValueError(_unsupported_scheme_message(scheme))
     guard = GuardedStore(
-        backend, name=scheme.split("+")[-1], on_change=on_change, on_failure=on_failure
+        backend,
+        name=scheme.split("+")[-1],
+        on_change=on_change,
+        on_failure=on_failure,
+        clock=clock,
     )
     return OpenedStore(guard, lambda: (guard,))
 

@@ -34,6 +34,7 @@ from tests.api.conftest import (
     sha256_hex,
 )
 from tests.deploy import promtool
+from tests.helpers import ShiftedClock
 
 pytestmark = pytest.mark.redis
 
@@ -284,13 +285,14 @@ async def test_readiness_can_require_the_store_with_a_grace_period(
     settings = gateway_settings(
         vendors, keys, f"redis://127.0.0.1:{closed_port()}/0", key_prefix
     ).model_copy(update={"readiness_requires_store": True, "store_down_grace_s": 0.5})
-    gateway = await aiohttp_client(create_app(settings))
+    clock = ShiftedClock()
+    gateway = await aiohttp_client(create_app(settings, clock=clock))
     for _ in range(
         3
     ):  # three failed pings in a row before the store counts as down (a blip is not)
         first = await gateway.get("/readyz")
     assert (first.status, (await first.json())["store"]) == (200, "down")
-    await asyncio.sleep(0.7)
+    clock.advance(0.7)  # past the grace
     later = await gateway.get("/readyz")
     assert (later.status, (await later.json())["status"]) == (503, "unready")
 
