@@ -39,11 +39,14 @@ lint: venv
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make bench: hit path vs a bare aiohttp+Redis baseline, misses, cold burst, RSS soak, profiles (~4 min)
-## (uses wrk when installed — Debian package wrk — else a bundled load generator)
+## make bench: the gateway beside bare baselines (hello, Redis GET, POST + SET) in one run — L1 and
+## Redis hits, misses, --workers 2, cold burst, RSS soak, py-spy profiles (~9 min) — and writes the
+## results into docs/performance.md. Options: make bench BENCH_ARGS="--quick" (or --soak-minutes 10,
+## --label NAME --journal, --help). Uses wrk when installed (Debian package wrk), else a bundled one.
+BENCH_ARGS ?=
 bench: venv
 	$(BIN)/python -m pip install --quiet -e '.[test,fast,otel,docs,bench]'
-	$(BIN)/python -m tests.benchmarks.bench
+	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
 
 ## make docs: regenerate the reference pages from the code (tools/gendocs), then build the site in site/
 docs: venv

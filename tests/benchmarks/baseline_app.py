@@ -1,5 +1,8 @@
 """The bare baselines of `make bench`, side by side with the gateway in the same run.
 
+(hello) the ceiling: a minimal aiohttp app (uvloop, orjson) that reads the request body and answers a
+small fixed JSON — no Redis, no auth, no metrics, no logging: what one Python process serves at most.
+
 (a) the hit path's: a minimal aiohttp app (uvloop, orjson, hiredis) that answers the same
 `POST /auth/{provider}` request with one redis-py GET and a JSON body — no auth, no metrics, no
 logging. It reads the request body (as any handler must) and decodes and re-encodes the stored JSON
@@ -14,8 +17,14 @@ overhead.
 shares its cache and its single flight across replicas must ask Redis before it may call the vendor, so
 this is the least such a gateway adds to a miss: one hop plus one round trip, nothing else.
 
+(ps) the miss path's floor: the proxy with `--store-answer`: the vendor's answer is written to Redis
+with one SET (under `--key` and a counter) after each forward. One client POST plus one Redis SET is
+the least work a caching gateway does per miss.
+
+    python -m tests.benchmarks.baseline_app --port P --hello
     python -m tests.benchmarks.baseline_app --port P --redis-url URL --key KEY
     python -m tests.benchmarks.baseline_app --port P --forward URL [--redis-url URL --key KEY]
+    python -m tests.benchmarks.baseline_app --port P --forward URL --redis-url URL --key K --store-answer
 """
 
 from __future__ import annotations
@@ -31,6 +40,22 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 JSON = "application/json"
+
+
+def create_hello_app() -> web.Application:
+    app = web.Application()
+    answer_body = orjson.dumps({"hello": "world", "cached": True})
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=answer_body, content_type=JSON)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"ok"}', content_type=JSON)
+
+    app.router.add_post("/auth/{provider}", answer)
+    app.router.add_get("/healthz", healthz)
+    return app
 
 
 def create_baseline_app(redis_url: str, key: str) -> web.Application:
@@ -57,20 +82,26 @@ def create_baseline_app(redis_url: str, key: str) -> web.Application:
 
 
 def create_forwarding_app(
-    upstream_url: str, redis_url: str | None = None, key: str = ""
+    upstream_url: str, redis_url: str | None = None, key: str = "", *, store_answer: bool = False
 ) -> web.Application:
+    """(p), (r) — one GET before the forward — or (ps) — one SET of the answer after it."""
     app = web.Application()
     sessions: list[aiohttp.ClientSession] = []
     client: aioredis.Redis | None = aioredis.from_url(redis_url) if redis_url else None
+    answered = 0
 
     async def forward(request: web.Request) -> web.Response:
+        nonlocal answered
         body = await request.read()
-        if client is not None:
+        if client is not None and not store_answer:
             await client.get(key)
         async with sessions[0].post(
             upstream_url, data=body, headers={"Content-Type": JSON}
         ) as answer:
             payload = await answer.read()
+        if client is not None and store_answer:
+            answered += 1  # a key per answer, as a new identity's entry; they expire on their own
+            await client.set(f"{key}:{answered % 10_000}", payload, ex=600)
         return web.Response(body=payload, status=answer.status, content_type=JSON)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -97,22 +128,35 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis-url", help="(a), (r): the Redis to GET from")
     parser.add_argument("--key", help="(a), (r): the Redis key every request GETs")
-    parser.add_argument("--forward", help="(p), (r): the vendor URL every POST is forwarded to")
+    parser.add_argument(
+        "--forward", help="(p), (r), (ps): the vendor URL every POST is forwarded to"
+    )
+    parser.add_argument("--hello", action="store_true", help="(hello): a fixed small JSON answer")
+    parser.add_argument(
+        "--store-answer", action="store_true", help="(ps): SET the answer instead of a GET first"
+    )
     args = parser.parse_args()
     if (args.redis_url is None) != (args.key is None):
         parser.error("--redis-url and --key go together")
-    if args.forward is None and args.redis_url is None:
-        parser.error("give --redis-url and --key for (a), --forward for (p), or all three for (r)")
+    if args.store_answer and (args.forward is None or args.redis_url is None):
+        parser.error("--store-answer needs --forward, --redis-url and --key")
+    if not args.hello and args.forward is None and args.redis_url is None:
+        parser.error(
+            "give --hello, --redis-url and --key for (a), --forward for (p), or all three for (r)"
+        )
     import uvloop
     from redis.utils import HIREDIS_AVAILABLE
 
     print(f"baseline: uvloop, orjson, hiredis={HIREDIS_AVAILABLE}", file=sys.stderr, flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    app = (
-        create_forwarding_app(args.forward, args.redis_url, args.key or "")
-        if args.forward
-        else create_baseline_app(args.redis_url, args.key)
-    )
+    if args.hello:
+        app = create_hello_app()
+    elif args.forward:
+        app = create_forwarding_app(
+            args.forward, args.redis_url, args.key or "", store_answer=args.store_answer
+        )
+    else:
+        app = create_baseline_app(args.redis_url, args.key)
     # run_app stops cleanly on SIGINT and SIGTERM; no access log, like the gateway.
     web.run_app(
         app,
