@@ -85,8 +85,13 @@ EVENT_LOOP_FILES = ("asyncio/runners.py", "asyncio/events.py", "asyncio/base_eve
 GATEWAY_CONCERNS: list[flame.Rule] = [
     ("event loop: uvloop C code, epoll, asyncio", lambda label, f: f.endswith(EVENT_LOOP_FILES)),
     (
-        "log line: structlog, stdlib json, stdout write",
-        lambda label, f: "/structlog/" in f or "/gateway/logging" in f,
+        "log line: the request line (orjson), structlog, stdout write",
+        lambda label, f: (
+            "/structlog/" in f
+            or "/gateway/logging" in f
+            or "/gateway/request_line" in f
+            or "/gateway/log_processors" in f
+        ),
     ),
     ("metrics: prometheus_client", lambda label, f: "/prometheus_client/" in f),
     (
