@@ -29,9 +29,17 @@ async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> b
         )
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyTooLarge(f"the body may be at most {max_bytes} bytes")
+    content = request.content
     try:
+        if coding == "identity" and content.is_eof():
+            # All of it arrived with the request (a small body does, in the same packet): take it
+            # without arming a timer or awaiting — this runs on every request, the cache hits included.
+            raw = content.read_nowait()
+            if len(raw) > max_bytes:
+                raise BodyTooLarge(f"the body may be at most {max_bytes} bytes")
+            return raw
         async with asyncio.timeout(timeout_s):
-            return await _read_at_most(request.content, max_bytes)
+            return await _read_at_most(content, max_bytes)
     except TimeoutError:
         raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     except (web.RequestPayloadError, ConnectionError):

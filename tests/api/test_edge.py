@@ -462,6 +462,29 @@ async def test_a_gzip_bomb_is_413_once_decoded_past_the_limit(
     assert vendors.state.requests == []
 
 
+def chunked(body: bytes) -> bytes:
+    return f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
+async def test_a_chunked_body_that_arrived_whole_is_read_and_held_to_the_limit(
+    start_edge: StartEdge, keys: Keys, vendors: Vendors
+) -> None:
+    """A body with no Content-Length that arrives with its head, all of it, is read at once (no wait):
+    within max_body_bytes it logs in (one vendor call); past it, 413 body_too_large, no vendor call."""
+    edge = await start_edge()
+    for body, expected in [
+        (orjson.dumps(INPUTS[WECHAT]), 200),
+        (b'{"pad": "' + b"x" * edge.settings.max_body_bytes + b'"}', 413),
+    ]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(login_head(keys.full, Transfer_Encoding="chunked") + chunked(body))
+        response = await read_response(reader)
+        writer.close()
+        assert response.status == expected
+    assert response.problem()["code"] == "body_too_large"
+    assert len(vendors.state.requests) == 1
+
+
 async def test_a_truncated_chunked_body_is_a_4xx_never_a_500(
     start_edge: StartEdge, keys: Keys, log_lines: Callable[[], list[str]]
 ) -> None:
