@@ -3,11 +3,9 @@ by the structlog chain (gateway.logging) and the directly rendered request line 
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import sys
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from gateway.redaction import Redactor
@@ -82,67 +80,13 @@ class RedactValues:
 
 class CurrentStdout:
     """Writes to whatever `sys.stdout` is now, so loggers cached at first use never hold a stream that
-    was later replaced or closed (test capture, a reopened stdout).
-
-    `write()` keeps a line until the end of the event loop's turn; `flush()` writes everything kept.
-    structlog's WriteLogger and the stdlib handler flush after every line, so those lines — warnings,
-    errors — go out at once and in order behind the lines kept before them; the request line only
-    writes (gateway.request_line), so the lines of one turn's requests leave in one write() instead of
-    one each (profiled: a tenth of a cache hit's CPU). A line is kept no longer than the turn: the
-    flush is the next callback the loop runs, before it can block, and at exit. Outside a running loop
-    (another thread, start-up, shutdown) a line is written at once.
-    """
-
-    # One write() holds at most this much (whole lines): a pipe write up to PIPE_BUF is atomic, so the
-    # workers of `serve --workers`, which share stdout, never splice each other's lines.
-    MAX_WRITE = 4096
-
-    def __init__(self) -> None:
-        self._kept: list[str] = []
-        # The loop whose next turn flushes: a loop that closed with the flush pending (a test's, at its
-        # end) must not stop the next loop's lines from being flushed.
-        self._flush_on: asyncio.AbstractEventLoop | None = None
-        atexit.register(self.flush)
+    was later replaced or closed (test capture, a reopened stdout)."""
 
     def write(self, text: str) -> int:
-        self._kept.append(text)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return len(text)
-        if self._flush_on is not loop:
-            loop.call_soon(self.flush)
-            self._flush_on = loop
-        return len(text)
+        return sys.stdout.write(text)
 
     def flush(self) -> None:
-        self._flush_on = None
-        if not self._kept:
-            return
-        kept, self._kept = self._kept, []
-        stdout = sys.stdout
-        for chunk in _whole_lines_up_to(kept, self.MAX_WRITE):
-            stdout.write(chunk)
-            stdout.flush()  # each chunk its own write(), whatever stdout's buffering
-
-
-def _whole_lines_up_to(lines: list[str], limit: int) -> Iterator[str]:
-    """The lines joined into chunks of at most `limit` bytes (as UTF-8); a longer line is a chunk alone."""
-    chunk: list[str] = []
-    size = 0
-    for line in lines:
-        length = len(line) if line.isascii() else len(line.encode())
-        if chunk and size + length > limit:
-            yield "".join(chunk)
-            chunk, size = [], 0
-        chunk.append(line)
-        size += length
-    if chunk:
-        yield "".join(chunk)
-
-
-STDOUT = CurrentStdout()  # one for every writer of lines: one order, one buffer
+        sys.stdout.flush()
 
 
 class IsoTimestamp:

@@ -11,7 +11,7 @@ import orjson
 import structlog
 
 from gateway.log_context import merge_log_context
-from gateway.log_processors import STDOUT, IsoTimestamp, RedactValues, redact_secrets
+from gateway.log_processors import CurrentStdout, IsoTimestamp, RedactValues, redact_secrets
 from gateway.redaction import Redactor
 from gateway.request_line import REQUEST_LINE, JsonRequestLine, StructlogRequestLine
 from gateway.settings import Settings
@@ -64,12 +64,12 @@ def configure_logging(
         # One write() per line, newline included: print() writes the two apart, and with unbuffered
         # stdout (the image sets PYTHONUNBUFFERED) the workers of `serve --workers` then interleave
         # their lines. One short write to a pipe is atomic.
-        logger_factory=structlog.WriteLoggerFactory(STDOUT),  # type: ignore[arg-type]
+        logger_factory=structlog.WriteLoggerFactory(CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Stdlib records become the same JSON lines (a traceback is a field, not lines of its own), and
     # StreamHandler writes each with its newline in one write() too.
-    handler = logging.StreamHandler(STDOUT)
+    handler = logging.StreamHandler(CurrentStdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[

@@ -2,8 +2,7 @@
 
 As JSON (production: stdout is not a terminal) the line is rendered here in one function: the request's
 log-context fields, its own fields, the level and the timestamp in one dict, the key and value
-redaction of every other line (the same processor objects), one orjson call, and the line kept for
-the one write() of the loop turn's lines (gateway.log_processors.CurrentStdout). The
+redaction of every other line (the same processor objects), one orjson call and one write(). The
 structlog chain gives the same line at about three times the cost — its bound logger copies the event
 and runs seven processors on each call — and this line is written on every request, the cache hits
 included. tests/test_request_line.py holds the two renderings equal.
@@ -22,7 +21,7 @@ import orjson
 import structlog
 
 from gateway.log_context import merge_log_context
-from gateway.log_processors import REDACTED_KEYS, STDOUT, IsoTimestamp, redact_secrets
+from gateway.log_processors import REDACTED_KEYS, CurrentStdout, IsoTimestamp, redact_secrets
 
 # Module level, so that tests which re-read structlog's configuration find it (a cached logger is
 # an attribute of the lazy proxy, see tests/api/test_no_leaks.py forget_cached_loggers).
@@ -81,7 +80,7 @@ class JsonRequestLine:
         self._enabled = level <= logging.INFO
         self._redact_values = redact_values
         self._timestamp = timestamp or IsoTimestamp()
-        self._out = out or STDOUT
+        self._out = out or CurrentStdout()
 
     def write(
         self,
@@ -111,9 +110,12 @@ class JsonRequestLine:
         if not REDACTED_KEYS.isdisjoint(event):
             redact_secrets(None, LEVEL, event)
         event = self._redact_values(None, LEVEL, event)
-        # The line with its newline, kept by the stream until the loop's turn ends (no flush here):
-        # the turn's lines leave together, in whole lines (gateway.log_processors.CurrentStdout).
-        self._out.write(orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE).decode())
+        # One write() with the newline: the workers of `serve --workers` share stdout and must not
+        # splice their lines; the flush after each line is what structlog's WriteLogger does, so a
+        # crash loses no line the OS was handed.
+        out = self._out
+        out.write(orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE).decode())
+        out.flush()
 
 
 RequestLine = StructlogRequestLine | JsonRequestLine
