@@ -229,7 +229,9 @@ def drop_connection(request: web.Request, mode: faults.ResetMode) -> web.Respons
 
 
 async def simulate_latency(state: SandboxState) -> None:
-    """The `latency_s` knob: the vendor thinks before it answers."""
+    """The `hold` and `latency_s` knobs: the vendor waits to be let go, then thinks, then answers."""
+    if state.hold is not None:
+        await state.hold.wait()
     if state.latency_s > 0:
         await asyncio.sleep(state.latency_s)
 

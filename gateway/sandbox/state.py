@@ -8,6 +8,7 @@ Everything here is plain data; the HTTP side lives in `top.py`, `tencent_iot.py`
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import random
 import time
@@ -70,6 +71,9 @@ class SandboxState:
     tencent_envelope: TencentEnvelope = "documented"
     top_session_expire_format: TopSessionExpireFormat = "seconds"
     latency_s: float = 0.0  # sleep before answering
+    # Set by a test to hold every answer until it sets the event: callers pile up behind the
+    # vendor for as long as the test needs, however slow the machine is.
+    hold: asyncio.Event | None = None
     bind_after_polls: int = 0  # checkbind answers ret_value=false this many times per identity
     clock: Callable[[], float] = field(default=time.time)
     top_skew_s: float = 600  # TOP: ±10 minutes (VENDORS.md §1 "System parameters")

@@ -61,12 +61,39 @@ async def wait_healthy(session: aiohttp.ClientSession, port: int, timeout_s: flo
     raise AssertionError(f"gateway on port {port} did not become ready")
 
 
+async def flight_waiters(session: aiohttp.ClientSession, port: int) -> float:
+    """gateway_single_flight_waiters_total of one gateway process, read from its /metrics."""
+    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith("gateway_single_flight_waiters_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def wait_for_joiners(
+    session: aiohttp.ClientSession,
+    ports: list[int],
+    joiners: int,
+    requests: asyncio.Future[Any],
+    timeout_s: float = 60,
+) -> None:
+    """Until the processes count `joiners` requests waiting on a call already under way in them."""
+    deadline, counts = time.monotonic() + timeout_s, [0.0]
+    while time.monotonic() < deadline and not requests.done():
+        counts = await asyncio.gather(*(flight_waiters(session, p) for p in ports))
+        if sum(counts) >= joiners:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {counts} requests joined the vendor call (or the requests ended)")
+
+
 async def test_500_cold_requests_over_two_processes_make_one_vendor_call(
     tmp_path: Path, vendors: Vendors, keys: Keys, redis_url: str, key_prefix: str
 ) -> None:
-    """500 concurrent identical cold requests over two gateway processes, slow vendor: one vendor call,
-    500 identical answers."""
-    vendors.state.latency_s = 1.0
+    """500 concurrent identical cold requests over two gateway processes, the vendor held until all
+    500 wait on the one call: one vendor call, 500 identical answers."""
+    vendors.state.hold = asyncio.Event()
     config = tmp_path / "gateway.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -94,8 +121,15 @@ async def test_500_cold_requests_over_two_processes_make_one_vendor_call(
                 ) as response:
                     return response.status, await response.read()
 
-            answers = await asyncio.gather(*(one(i) for i in range(500)))
+            requests = asyncio.gather(*(one(i) for i in range(500)))
+            # A fixed vendor latency let a slow machine deliver late requests after the answer was
+            # cached (a genuine hit, `cached: true`); holding the vendor until every request has
+            # joined the call makes "500 identical answers" a property of single flight, not timing.
+            await wait_for_joiners(session, ports, 500 - len(ports), requests)
+            vendors.state.hold.set()
+            answers = await requests
     finally:
+        vendors.state.hold.set()
         for process in processes:
             process.send_signal(signal.SIGTERM)
         codes = [process.wait(timeout=30) for process in processes]
