@@ -46,24 +46,8 @@ class TextStream(Protocol):
 class StructlogRequestLine:
     """The line through structlog's configured chain (the console renderer on a terminal)."""
 
-    def write(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        outcome: str,
-        provider: str | None,
-        duration_ms: float,
-    ) -> None:
-        log.info(
-            EVENT,
-            method=method,
-            path=path,
-            status=status,
-            outcome=outcome,
-            provider=provider,
-            duration_ms=duration_ms,
-        )
+    def write(self, fields: dict[str, Any]) -> None:
+        log.info(EVENT, **fields)
 
 
 class JsonRequestLine:
@@ -82,29 +66,14 @@ class JsonRequestLine:
         self._timestamp = timestamp or IsoTimestamp()
         self._out = out or CurrentStdout()
 
-    def write(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        outcome: str,
-        provider: str | None,
-        duration_ms: float,
-    ) -> None:
+    def write(self, fields: dict[str, Any]) -> None:
+        """`fields` (the middleware's own dict, taken over) in the chain's order: the call's keys then
+        `event` (structlog's bound logger), the context's fields before them (merge_log_context), then
+        level, timestamp, key and value redaction."""
         if not self._enabled:
             return
-        # The chain's order: the call's keys then `event` (structlog's bound logger), the context's
-        # fields before them (merge_log_context), then level, timestamp, key and value redaction.
-        own = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "outcome": outcome,
-            "provider": provider,
-            "duration_ms": duration_ms,
-            "event": EVENT,
-        }
-        event = merge_log_context(None, LEVEL, own)
+        fields["event"] = EVENT
+        event = merge_log_context(None, LEVEL, fields)
         event["level"] = LEVEL
         event["timestamp"] = self._timestamp.now()
         if not REDACTED_KEYS.isdisjoint(event):

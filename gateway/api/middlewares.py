@@ -75,7 +75,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         attributes={"http.response.status_code": status, "gateway.outcome": outcome},
     )
     REQUEST_LINE.write(
-        request.method, request.path, status, outcome, provider, round(duration * 1000, 3)
+        {
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "outcome": outcome,
+            "provider": provider,
+            "duration_ms": round(duration * 1000, 3),
+        }
     )
     return response
 

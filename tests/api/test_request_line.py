@@ -219,10 +219,9 @@ def test_the_line_is_the_one_the_structlog_chain_renders(
     def both() -> None:
         new_log_context(**fields)
         structlog.get_logger("gateway.access").info(
-            "request",
-            **dict(zip(FIELDS, call, strict=True)),
+            "request", **dict(zip(FIELDS, call, strict=True))
         )
-        REQUEST_LINE.write(*call)
+        REQUEST_LINE.write(dict(zip(FIELDS, call, strict=True)))
 
     stdout.lines()
     contextvars.copy_context().run(both)
