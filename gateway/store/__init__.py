@@ -47,20 +47,18 @@ class StoreUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseClaim:
-    """Take the lease at `key` for `owner` for `lease_s` seconds, unless somebody else holds it."""
-
-    key: str
-    owner: str
-    lease_s: float
-
-
-@dataclass(frozen=True, slots=True)
 class LeaseRef:
     """A lease held by `owner`, to hand back."""
 
     key: str
     owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseClaim(LeaseRef):
+    """Take the lease at `key` for `owner` for `lease_s` seconds, unless somebody else holds it."""
+
+    lease_s: float
 
 
 @dataclass(frozen=True, slots=True)
