@@ -22,7 +22,7 @@ from gateway.service import AuthService, CacheOptions
 from gateway.settings import Settings
 from gateway.store import CredentialStore
 from gateway.store.factory import OpenedStore, StoreHealth, open_store
-from gateway.store.guarded import GuardedStore
+from gateway.store.guarded import GuardedStore, Guarding
 from gateway.store.memory import MemoryStore
 from gateway.store.sealed import SealedStore
 from gateway.tracing import Tracer, configured_tracer
@@ -57,7 +57,7 @@ def create_app(
         opened = (
             open_configured_store(settings, reporter, clock)
             if store is None
-            else OpenedStore.guarded(store, on_change=reporter.changed, on_failure=reporter.failed)
+            else OpenedStore.guarded(store, reporter.guarding(clock))
         )
         reporter.watch(opened.health)
         session = http if http is not None else new_client_session()
@@ -103,9 +103,7 @@ def open_configured_store(
     `encryption_keys` are set."""
     opened = open_store(
         settings.redis_url,
-        on_change=reporter.changed,
-        on_failure=reporter.failed,
-        clock=clock.monotonic,  # a store's time in state (the readiness grace) on the app's clock
+        guarding=reporter.guarding(clock),
         **{
             name: str(path)
             for name, path in (
@@ -145,6 +143,10 @@ class StoreReporter:
         self._metrics.store_errors.labels(operation, reason).inc()
         burst = {"operation": operation, "reason": reason}
         self._lines.note("store_call_failed", burst, level="warning")
+
+    def guarding(self, clock: Clock) -> Guarding:
+        """The guards report here and keep time in state on the app's clock (the readiness grace)."""
+        return Guarding(on_change=self.changed, on_failure=self.failed, clock=clock.monotonic)
 
 
 def cache_options(settings: Settings, *, local_cache: bool) -> CacheOptions:

@@ -28,27 +28,19 @@ the same options as `rediss://`.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from redis.crc import key_slot
 
-from gateway.store import (
-    CredentialStore,
-    Delete,
-    LeaseClaim,
-    ReadResult,
-    StoreUnavailable,
-    Write,
-)
+from gateway.store import CredentialStore, Delete, LeaseClaim, ReadResult, StoreUnavailable, Write
 from gateway.store.cluster_map import DEFAULT_REFRESH_INTERVAL_S, Address, SlotMap
 from gateway.store.connection import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
     DEFAULT_SOCKET_TIMEOUT_S,
     Connection,
 )
-from gateway.store.guarded import GuardedStore, OnFailure
+from gateway.store.guarded import UNREPORTED, GuardedStore, Guarding
 from gateway.store.urls import parse_cluster_url
 
 T = TypeVar("T")
@@ -65,9 +57,7 @@ class ClusterStore:
         pubsub_heartbeat_s: float = DEFAULT_PUBSUB_HEARTBEAT_S,
         command_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
         refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
-        on_change: Callable[[GuardedStore], None] | None = None,
-        on_failure: OnFailure | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        guarding: Guarding = UNREPORTED,
     ) -> None:
         if node_options.get("decode_responses"):
             raise ValueError(
@@ -75,16 +65,14 @@ class ClusterStore:
             )
         if not startup_nodes:
             raise ValueError("ClusterStore needs at least one startup node")
-        self._on_failure = on_failure
+        self._on_failure = guarding.on_failure
         self._map = SlotMap(
             startup_nodes,
             node_options,
             pubsub_heartbeat_s=pubsub_heartbeat_s,
             command_timeout_s=command_timeout_s,
             refresh_interval_s=refresh_interval_s,
-            on_change=on_change,
-            on_failure=on_failure,
-            clock=clock,
+            guarding=guarding,
         )
         self._last_subscriber: Address | None = None
 
@@ -94,9 +82,7 @@ class ClusterStore:
         url: str,
         connection: Connection = Connection(),  # noqa: B008
         *,
-        on_change: Callable[[GuardedStore], None] | None = None,
-        on_failure: OnFailure | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        guarding: Guarding = UNREPORTED,
     ) -> ClusterStore:
         """A store for a `redis+cluster://` or `rediss+cluster://` URL (see the module docstring).
 
@@ -110,9 +96,7 @@ class ClusterStore:
             node_options=options,
             pubsub_heartbeat_s=connection.pubsub_heartbeat_s,
             command_timeout_s=connection.socket_timeout_s,
-            on_change=on_change,
-            on_failure=on_failure,
-            clock=clock,
+            guarding=guarding,
         )
 
     def guards(self) -> list[GuardedStore]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.asyncio import Redis
 
 from gateway.store import StoreUnavailable
-from gateway.store.guarded import GuardedStore, OnFailure
+from gateway.store.guarded import UNREPORTED, GuardedStore, Guarding
 from gateway.store.redis import RedisStore
 
 SLOTS: Final = 16384
@@ -85,18 +84,15 @@ class SlotMap:
         pubsub_heartbeat_s: float,
         command_timeout_s: float,
         refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S,
-        on_change: Callable[[GuardedStore], None] | None = None,
-        on_failure: OnFailure | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        guarding: Guarding = UNREPORTED,
     ) -> None:
         self.startup = list(startup_nodes)
         self._node_options = dict(node_options)
         self._pubsub_heartbeat_s = pubsub_heartbeat_s
         self._command_timeout_s = command_timeout_s
         self._refresh_interval_s = refresh_interval_s
-        self._on_change = on_change
-        self._on_failure = on_failure
-        self._clock = clock
+        self._guarding = guarding
+        self._clock = guarding.clock
         self.nodes: dict[Address, Node] = {}
         self._topology = _Topology()
         self._refreshing: asyncio.Task[None] | None = None
@@ -132,9 +128,7 @@ class SlotMap:
             guarded = GuardedStore(
                 store,
                 name=f"{host}:{port}",
-                clock=self._clock,
-                on_change=self._on_change,
-                on_failure=self._on_failure,
+                guarding=self._guarding,
             )
             node = self.nodes[address] = Node(address, store, guarded)
         return node
@@ -203,9 +197,10 @@ class SlotMap:
         topology.serving = list(dict.fromkeys(primary for _, _, primary in ranges))
         topology.unserved = slots.count(None)
         topology.discovered = True
-        if self._on_change is not None:
+        on_change = self._guarding.on_change
+        if on_change is not None:
             for address in before.symmetric_difference(topology.serving):
-                self._on_change(self.node(address).guarded)
+                on_change(self.node(address).guarded)
 
 
 def _cluster_state(info: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict, Unpack
@@ -10,7 +9,7 @@ from typing import Final, Literal, TypedDict, Unpack
 from gateway.store import CredentialStore
 from gateway.store.cluster import ClusterStore
 from gateway.store.connection import DEFAULT_SOCKET_TIMEOUT_S, Connection
-from gateway.store.guarded import GuardedStore, OnFailure
+from gateway.store.guarded import UNREPORTED, GuardedStore, Guarding
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 from gateway.store.sentinel import SentinelStore
@@ -69,12 +68,10 @@ class OpenedStore:
     def guarded(
         cls,
         store: CredentialStore,
-        *,
-        on_change: Callable[[GuardedStore], None] | None = None,
-        on_failure: OnFailure | None = None,
+        guarding: Guarding = UNREPORTED,
     ) -> OpenedStore:
         """A store made elsewhere (tests, embedding) behind one health guard, like a configured one."""
-        guard = GuardedStore(store, on_change=on_change, on_failure=on_failure)
+        guard = GuardedStore(store, guarding=guarding)
         return cls(guard, lambda: (guard,))
 
     def health(self) -> StoreHealth:
@@ -90,9 +87,7 @@ def open_store(
     url: str,
     *,
     socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
-    on_change: Callable[[GuardedStore], None] | None = None,
-    on_failure: OnFailure | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    guarding: Guarding = UNREPORTED,
     **tls_options: Unpack[TlsOptions],
 ) -> OpenedStore:
     """The store `url` names, each Redis server behind a health guard; ValueError for a malformed URL
@@ -108,9 +103,7 @@ def open_store(
         return OpenedStore(MemoryStore())
     connection = Connection(socket_timeout_s=socket_timeout_s, **tls_options)
     if scheme in ("redis+cluster", "rediss+cluster"):
-        cluster = ClusterStore.from_url(
-            url, connection, on_change=on_change, on_failure=on_failure, clock=clock
-        )
+        cluster = ClusterStore.from_url(url, connection, guarding=guarding)
         return OpenedStore(cluster, cluster.guards, cluster.unserved_slots)
     backend: RedisStore
     if scheme in ("redis", "rediss", "unix"):
@@ -119,13 +112,7 @@ def open_store(
         backend = SentinelStore.from_url(url, connection)
     else:
         raise ValueError(_unsupported_scheme_message(scheme))
-    guard = GuardedStore(
-        backend,
-        name=scheme.split("+")[-1],
-        on_change=on_change,
-        on_failure=on_failure,
-        clock=clock,
-    )
+    guard = GuardedStore(backend, name=scheme.split("+")[-1], guarding=guarding)
     return OpenedStore(guard, lambda: (guard,))
 
 

@@ -10,13 +10,15 @@ answer under a burst is a blip, not an outage.
 Only the backend being unreachable counts against it; an error reply or a Cluster redirection means the
 backend answered. A Redis Cluster has one guard per node (gateway.store.cluster), so a dead node takes
 only the keys of its slots out of the cache. Each guard's state feeds /readyz and `gateway_store_up`;
-each failed or skipped call is reported through `on_failure`, which the app counts and logs.
+each failed or skipped call is reported through `on_failure`, which the app counts and logs. What the
+guards report to and the clock they keep time by is one `Guarding`, handed down to every guard made.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 import structlog
@@ -34,6 +36,19 @@ STORE_POLICY: Final = BreakerPolicy(open_s=0.25, consecutive_failures=3)
 OnFailure = Callable[[str, str], None]  # (operation, reason): reason is failed, skipped or refused
 
 
+@dataclass(frozen=True)
+class Guarding:
+    """Whom a health guard tells (`on_change`: up or down; `on_failure`: a failed or skipped call) and
+    the clock it keeps time in state by (the app's, so the readiness grace follows a test's clock)."""
+
+    on_change: Callable[[GuardedStore], None] | None = None
+    on_failure: OnFailure | None = None
+    clock: Callable[[], float] = time.monotonic
+
+
+UNREPORTED: Final = Guarding()
+
+
 class GuardedStore(ForwardingStore):
     """A `CredentialStore` that remembers its backend's health and fails fast while it is down."""
 
@@ -43,18 +58,14 @@ class GuardedStore(ForwardingStore):
         *,
         name: str = "redis",
         policy: BreakerPolicy = STORE_POLICY,
-        clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[GuardedStore], None] | None = None,
-        on_failure: OnFailure | None = None,
+        guarding: Guarding = UNREPORTED,
     ) -> None:
         super().__init__(inner)
         self.name = name  # the backend (a node's host:port in a Cluster), for /readyz and logs
-        self._clock = clock
-        self._on_change = on_change
-        self._on_failure = on_failure
+        self._guarding = guarding
         self._reported_up = True
-        self._reported_at = clock()
-        self._breaker = Breaker(policy, clock=clock, on_change=self._changed)
+        self._reported_at = guarding.clock()
+        self._breaker = Breaker(policy, clock=guarding.clock, on_change=self._changed)
 
     @property
     def up(self) -> bool:
@@ -63,7 +74,7 @@ class GuardedStore(ForwardingStore):
 
     def seconds_in_state(self) -> float:
         """How long the backend has been up, or down, without a change."""
-        return self._clock() - self._reported_at
+        return self._guarding.clock() - self._reported_at
 
     async def _forward(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         if self._breaker.allow() is not None:
@@ -86,15 +97,15 @@ class GuardedStore(ForwardingStore):
         return result
 
     def _failed(self, operation: str, reason: str) -> None:
-        if self._on_failure is not None:
-            self._on_failure(operation, reason)
+        if self._guarding.on_failure is not None:
+            self._guarding.on_failure(operation, reason)
 
     def _changed(self, state: BreakerState) -> None:
         # Half-open is still down, and a failed probe re-opens: only up <-> down is news.
         if self.up == self._reported_up:
             return
         self._reported_up = self.up
-        self._reported_at = self._clock()
+        self._reported_at = self._guarding.clock()
         log.warning("store_up" if self.up else "store_down", store=self.name)
-        if self._on_change is not None:
-            self._on_change(self)
+        if self._guarding.on_change is not None:
+            self._guarding.on_change(self)

@@ -30,14 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from gateway.store import (
-    Announcement,
-    Delete,
-    LeaseClaim,
-    ReadResult,
-    StoreUnavailable,
-    Write,
-)
+from gateway.store import Announcement, Delete, LeaseClaim, ReadResult, StoreUnavailable, Write
 from gateway.store.connection import (
     DEFAULT_PUBSUB_HEARTBEAT_S,
     DEFAULT_SOCKET_TIMEOUT_S,
