@@ -42,6 +42,12 @@ class LocalCache:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)  # the least recently written goes first
 
+    def replace(self, key: str, entry: CacheEntry) -> None:
+        """Swap the entry held for `key` (if any) for `entry`, keeping its place and its drop time."""
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries[key] = (found[0], entry)
+
     def drop(self, key: str) -> None:
         self._entries.pop(key, None)
 

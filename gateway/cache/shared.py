@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import replace
 
 import structlog
 
@@ -64,9 +63,9 @@ class SharedCache:
         return entry
 
     def remember_hit(self, key: str, entry: CacheEntry, hit: LoginResult) -> LoginResult:
-        """Keep the serialized hit answer with the entry in this process, for the repeats."""
+        """Keep the serialized hit answer with the entry this process holds, for the repeats."""
         serialized = hit.serialized()
-        self.local.put(key, replace(entry, hit=serialized), self._clock.time())
+        self.local.replace(key, entry.with_hit(serialized))
         return serialized
 
     async def write(self, key: str, entry: CacheEntry, lease: Lease | None) -> None:

@@ -58,3 +58,25 @@ def test_drop_and_clear() -> None:
     assert local.get("a", NOW) is None and local.get("b", NOW) is not None
     local.clear()
     assert len(local) == 0
+
+
+def test_replace_swaps_the_entry_but_keeps_its_drop_time_and_its_place() -> None:
+    """A hit's ready answer joins the entry held (CacheEntry.with_hit): it is dropped when the entry
+    would have been, evicted in the entry's turn, and nothing is added for a key not held."""
+    local = LocalCache(max_entries=2, max_age_s=30)
+    first = entry()
+    local.put("a", first, NOW)  # type: ignore[arg-type]
+    local.put("b", entry(), NOW + 10)  # type: ignore[arg-type]
+    answered = first.with_hit("ready answer")  # type: ignore[attr-defined]
+    local.replace("a", answered)
+    local.replace("absent", answered)
+    assert local.get("a", NOW + 29) is answered and answered.hit == "ready answer"
+    assert answered == first  # the ready answer is not part of the entry's value
+    assert local.get("absent", NOW) is None and len(local) == 2
+    assert local.get("a", NOW + 30) is None  # first's drop time (a replace does not extend it)
+    local.put("a", first, NOW)  # type: ignore[arg-type]
+    local.put("b", entry(), NOW)  # type: ignore[arg-type]
+    local.replace("a", answered)
+    local.put("c", entry(), NOW)  # type: ignore[arg-type]
+    assert local.get("a", NOW) is None  # still the oldest write: evicted first
+    assert local.get("b", NOW) is not None
