@@ -36,8 +36,9 @@ from gateway.store.connection import (
     DEFAULT_SOCKET_TIMEOUT_S,
     Connection,
 )
+from gateway.store.deadlines import CommandDeadlines
 from gateway.store.memory import ttl_to_milliseconds
-from gateway.store.redis_errors import unavailable_on_error
+from gateway.store.redis_errors import unavailable, unavailable_on_error
 from gateway.store.scripts import (
     DELETE_LUA,
     READ_CLAIM_LUA,
@@ -54,7 +55,8 @@ class RedisStore:
 
     The client must return bytes (`decode_responses=False`): values are opaque bytes, not text. A
     Sentinel-managed client (`Sentinel.master_for`) works too; `SentinelStore` builds one from a URL.
-    Each command gives up after `command_timeout_s` (a client with its own socket timeout keeps it too).
+    Each command gives up after `command_timeout_s`, within a tenth of it (gateway.store.deadlines; a
+    client with its own socket timeout keeps it too).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class RedisStore:
         self._client = client
         self._pubsub_heartbeat_s = pubsub_heartbeat_s
         self._command_timeout_s = command_timeout_s
+        self._deadlines = CommandDeadlines(command_timeout_s)
         # register_script does no I/O: EVALSHA is tried first and the script is loaded on NOSCRIPT,
         # which also covers a server that restarted and lost its script cache.
         self._read_claim = client.register_script(READ_CLAIM_LUA)
@@ -183,10 +186,11 @@ class RedisStore:
 
     async def _command(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
         """`send()`'s reply within the command deadline; StoreUnavailable naming `operation` otherwise."""
-        with unavailable_on_error(operation):
+        try:
             self._ready()
-            async with asyncio.timeout(self._command_timeout_s):
-                return await send()
+            return await self._deadlines.run(send)
+        except (RedisError, OSError) as error:
+            raise unavailable(operation, error) from None
 
     def _ready(self) -> None:
         """Called before each command; a backend that keeps something up to date in the background

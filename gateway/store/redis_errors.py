@@ -21,19 +21,25 @@ from gateway.store import StoreUnavailable, UnavailableKind
 _TRANSPORT_ERRORS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+def unavailable(operation: str, error: RedisError | OSError) -> StoreUnavailable:
+    """The StoreUnavailable a redis-py failure of `operation` stands for (raise it `from None`)."""
+    kind, moved_to = _classify(error)
+    return StoreUnavailable(
+        f"redis {operation} failed: {_describe(error)}", kind=kind, moved_to=moved_to
+    )
+
+
 @contextmanager
 def unavailable_on_error(operation: str) -> Iterator[None]:
-    """Turn redis-py failures into StoreUnavailable, and give back a cancellation redis-py swallowed."""
+    """Turn redis-py failures into StoreUnavailable, and give back a cancellation redis-py swallowed
+    (the pub/sub calls; a command's own deadline does both, gateway.store.deadlines)."""
     task = asyncio.current_task()
     cancels_before = task.cancelling() if task is not None else 0
     try:
         yield
     except (RedisError, OSError) as error:
         _raise_if_cancellation_was_swallowed(task, cancels_before)
-        kind, moved_to = _classify(error)
-        raise StoreUnavailable(
-            f"redis {operation} failed: {_describe(error)}", kind=kind, moved_to=moved_to
-        ) from None
+        raise unavailable(operation, error) from None
     _raise_if_cancellation_was_swallowed(task, cancels_before)
 
 
@@ -60,7 +66,7 @@ def _raise_if_cancellation_was_swallowed(
 def _describe(error: BaseException) -> str:
     if isinstance(error, TimeoutError) and not str(
         error
-    ):  # the store's own deadline (asyncio.timeout)
+    ):  # the store's own deadline (gateway.store.deadlines, or asyncio.timeout on pub/sub)
         return "TimeoutError: no reply within the command deadline"
     if isinstance(error, _TRANSPORT_ERRORS):
         return f"{type(error).__name__}: {error}"
