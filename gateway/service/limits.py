@@ -3,8 +3,9 @@
 Per provider: a rate shared by every replica — a GCRA bucket in the store (one key per provider,
 updated atomically there), so N replicas together stay under `rate_per_s` with bursts up to `burst`
 — and a concurrency cap per replica. A login waits for a slot while its deadline allows, else gets
-429 `outbound_limited`: the vendor never sees the excess (nor a call sent with under `MIN_ATTEMPT_S`
-of the deadline left, which it could not answer in time). While the store is down the rate falls back
+429 `outbound_limited`: the vendor never sees the excess (nor a call that waited for a slot until
+under `MIN_ATTEMPT_S` of the deadline was left, which it could not answer in time). While the store
+is down the rate falls back
 to a bucket per replica (the cap then holds per replica).
 
 Per client: `vendor_calls_per_s` (per replica) counts the requests that need the vendor — misses,
@@ -92,15 +93,17 @@ class OutboundLimits:
         if limit.slots is None:
             yield
             return
+        waited = limit.slots.locked()  # every slot taken: this call queues behind the limit
         try:
             remaining = max(0.0, deadline - self._clock.monotonic())
             await asyncio.wait_for(limit.slots.acquire(), timeout=remaining)
         except TimeoutError:
             raise self._rejected(provider, "the outbound concurrency limit is full") from None
-        if deadline - self._clock.monotonic() < MIN_ATTEMPT_S:
+        if waited and deadline - self._clock.monotonic() < MIN_ATTEMPT_S:
             # The slot freed up just as the wait ran out (the holder's timeout, at nearly our deadline,
             # released it): the time went to the limit, and a send now would spend a vendor call that
             # cannot be answered in time — so the answer is the limit's, and the vendor is not called.
+            # A slot free at once blames nothing on the limit: the call goes as it would uncapped.
             limit.slots.release()
             raise self._rejected(provider, "the outbound concurrency limit is full")
         try:

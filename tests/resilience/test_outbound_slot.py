@@ -64,3 +64,14 @@ async def test_a_slot_freed_in_time_is_used(left_s: float) -> None:
     clock, rejected = ShiftedClock(), []
     assert await wait_then_free(one_slot(clock, rejected), clock, left_s=left_s) == "sent"
     assert rejected == []
+
+
+async def test_a_free_slot_is_taken_however_little_time_is_left() -> None:
+    """The rule is about time spent waiting for the limit: with a slot free at once, a call whose
+    deadline is nearly spent elsewhere is not told the concurrency limit is full (it goes as it would
+    with no cap, and upstream's own deadline check answers for it)."""
+    clock, rejected = ShiftedClock(), []
+    limits = one_slot(clock, rejected)
+    async with limits.slot(PROVIDER, clock.monotonic() + MIN_ATTEMPT_S / 2):
+        pass
+    assert rejected == []
