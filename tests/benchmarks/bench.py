@@ -9,6 +9,7 @@ else `tests/benchmarks/loadgen.py`); this script only starts them, reads /proc a
 Hit rounds, interleaved (the order reverses every round, so machine noise hits all alike):
   (hello) bare aiohttp answering a small JSON; (a) bare aiohttp + one redis-py GET;
   (b) the gateway's L1 hit: one identity, caller auth, metrics and the log line at info;
+  (bq) (b) at log level warning: no request line, so (b) - (bq) is what the line costs;
   (rh) the gateway's Redis hit: 2,000 identities in rotation, all in Redis, an in-process cache of
        100 entries (`local_cache_max_entries`), so the in-process cache misses and Redis answers;
   (w2) `serve --workers 2`, the same load as (b): scaling over two processes.
@@ -76,7 +77,7 @@ HIT_INPUT = {
     "nick_name": "bench",
     "avatar": "https://example.com/a.png",
 }
-HIT_SCENARIOS = ("hello", "a", "b", "rh", "w2")
+HIT_SCENARIOS = ("hello", "a", "b", "bq", "rh", "w2")
 REDIS_HIT_IDENTITIES = 2_000
 REDIS_HIT_LOCAL_ENTRIES = 100  # far fewer than the identities in rotation: the L1 cannot hold them
 NEVER_THROTTLED = 100_000.0  # per second: rate limits on, far above any rate the bench reaches
@@ -243,11 +244,13 @@ class Bench:
         key_prefix: str,
         *,
         local_entries: int | None = None,
+        log_level: str = "info",
     ) -> Path:
         """The YAML a deployment would have: four providers on the sandbox, one client key.
-        `local_entries` bounds the in-process cache. The outbound rate limit and the client's
-        vendor-call budget stay on (their work is part of a miss) but are sized far above the
-        bench's load, so they never throttle it: the defaults (50 and 20 per second) would."""
+        `local_entries` bounds the in-process cache; `log_level` above info drops the request line.
+        The outbound rate limit and the client's vendor-call budget stay on (their work is part of a
+        miss) but are sized far above the bench's load, so they never throttle it: the defaults (50
+        and 20 per second) would."""
         top = {
             "endpoint": sandbox.url + "/router/rest",
             "app_key": TOP_KEY,
@@ -263,7 +266,7 @@ class Bench:
         config: dict[str, Any] = {
             "redis_url": self.redis_url,
             "key_prefix": key_prefix,
-            "log_level": "info",
+            "log_level": log_level,
             "drain_delay_s": 0,
             "shutdown_timeout_s": 5,
             "providers": {
@@ -487,10 +490,16 @@ class Bench:
         }
         config = self.gateway_config("gateway-hit", sandbox, f"{self.prefix}-hit")
         servers["b"] = self.start_gateway("gateway-hit", config)
-        first = self.post(servers["b"], HIT_INPUT)
-        second = self.post(servers["b"], HIT_INPUT)
-        if not (first.get("cached") is False and second.get("cached") is True):
-            raise RuntimeError(f"the hit path is not warm: {first} then {second}")
+        # (bq): (b) without the request line (log level warning), so that (b) - (bq) is its cost.
+        quiet = self.gateway_config(
+            "gateway-hit-quiet", sandbox, f"{self.prefix}-hit", log_level="warning"
+        )
+        servers["bq"] = self.start_gateway("gateway-hit-quiet", quiet)
+        for scenario in ("b", "bq"):
+            first = self.post(servers[scenario], HIT_INPUT)
+            second = self.post(servers[scenario], HIT_INPUT)
+            if not (second.get("cached") is True and first.get("token") == second.get("token")):
+                raise RuntimeError(f"{scenario}: the hit path is not warm: {first} then {second}")
         rh_config = self.gateway_config(
             "gateway-redis-hit",
             sandbox,

@@ -31,6 +31,7 @@ HIT_WHAT = {
     "hello": "bare aiohttp, small JSON, no Redis",
     "a": "bare aiohttp + one redis-py GET",
     "b": "gateway L1 hit: one identity",
+    "bq": "gateway L1 hit, log level warning: no request line",
     "rh": "gateway Redis hit: 2,000 identities, L1 of 100",
     "w2": "gateway L1 hit, `serve --workers 2`",
 }
@@ -249,7 +250,37 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
             f"{burst['distinct_bodies']} distinct body(ies)",
             burst["vendor_calls"] == 1 and ok == burst["requests"],
         )
-    return {"table": table_rows(out), "ratios": ratios, "targets": targets}
+    return {
+        "table": table_rows(out),
+        "ratios": ratios,
+        "targets": targets,
+        "costs": measured_costs(out),
+    }
+
+
+def measured_costs(out: dict[str, Any]) -> list[str]:
+    """What parts of the hit path cost, from pairs of scenarios that differ in that part alone."""
+    hello, b, bq = hit_runs(out, "hello"), hit_runs(out, "b"), hit_runs(out, "bq")
+    if not (hello and b and bq):
+        return []
+    cpu = {name: median_of(runs, "server_cpu_us_per_req") for name, runs in
+           (("hello", hello), ("b", b), ("bq", bq))}  # fmt: skip
+    line, rounds = (
+        cpu["b"] - cpu["bq"],
+        [
+            x["server_cpu_us_per_req"] - y["server_cpu_us_per_req"]
+            for x, y in zip(b, bq, strict=False)
+        ],
+    )
+    quiet, _ = ratio(bq, hello, "rps")
+    return [
+        f"the canonical request line: (b) − (bq) = {line:.0f} µs of CPU per request "
+        f"({100 * line / cpu['b']:.0f} % of the L1 hit; per round "
+        + ", ".join(f"{r:.0f}" for r in rounds)
+        + " µs)",
+        f"the L1 hit without it: (bq) {cpu['bq']:.0f} µs per request against {cpu['hello']:.0f} µs "
+        f"for (hello), {quiet:.2f}× its throughput",
+    ]
 
 
 # --- markdown ----------------------------------------------------------------------------------
@@ -367,6 +398,9 @@ def page_section(out: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- {verdict(t['met'])} — {t['target']}: {t['value']}." for t in summary["targets"]]
+    if summary.get("costs"):
+        lines += ["", "### Measured costs", ""]
+        lines += [f"- {cost[0].upper()}{cost[1:]}." for cost in summary["costs"]]
     lines += [
         "",
         "### Results",

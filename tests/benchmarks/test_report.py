@@ -48,6 +48,8 @@ def results() -> dict[str, Any]:
         hit("a", 2, 8_000, 120, 30.0),
         hit("b", 1, 12_800, 70, 10.0),
         hit("b", 2, 13_600, 66, 12.0),
+        hit("bq", 1, 15_000, 60, 9.0),
+        hit("bq", 2, 15_000, 57, 9.0),
         hit("rh", 1, 7_000, 132, 20.0, **rh),
         hit("rh", 2, 7_000, 138, 20.0, **rh),
         hit("w2", 1, 24_000, 72, 8.0),
@@ -180,3 +182,20 @@ def test_a_journal_row_goes_under_the_last_one() -> None:
         "| label |\n|---|\n| before |\n| after | 2026-05-28 | `abc1234` | 0.66× | 1.65× | 0.37× "
         "| 1.12× | 1.40× | 1.82× | 2.0 % | 500 B |\n<!-- bench:journal:end -->\nrest\n"
     )
+
+
+def test_the_request_line_s_cost_is_the_difference_of_the_runs_with_and_without_it() -> None:
+    out = results()
+    out["summary"] = report.summarise(out)
+    section = report.page_section(out)
+    assert (
+        "- The canonical request line: (b) − (bq) = 10 µs of CPU per request (14 % of the L1 hit; "
+        "per round 10, 9 µs)." in section
+    )
+    assert "(bq) 58 µs per request against 45 µs for (hello), 0.75× its throughput." in section
+    without = results()
+    without["hit_path"]["rounds"] = [
+        r for r in without["hit_path"]["rounds"] if r["scenario"] != "bq"
+    ]
+    without["summary"] = report.summarise(without)
+    assert "Measured costs" not in report.page_section(without)
