@@ -123,7 +123,9 @@ def _summary(settings: Settings) -> list[str]:
             if provider.app_secret_file is not None
             else "app secret inline"
         )
-        lines.append(f"  {name}: {provider.kind} at {_origin(provider.endpoint)} ({secret})")
+        lines.append(
+            f"  {name}: {provider.kind} at {_shown_endpoint(provider.endpoint)} ({secret})"
+        )
     lines.append(f"clients ({len(settings.clients)}):")
     for name, client in sorted(settings.clients.items()):
         allowed = (
@@ -148,10 +150,11 @@ def _summary(settings: Settings) -> list[str]:
     return lines
 
 
-def _origin(url: str) -> str:
-    """scheme://host[:port] of a URL: no path, no query, and never the user:password part."""
+def _shown_endpoint(url: str) -> str:
+    """scheme://host[:port]/path of a URL — the path tells one vendor API from another — with no query
+    or fragment (either may carry a token) and never the user:password part."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _redacted_store_url(url: str) -> str:

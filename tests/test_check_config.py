@@ -118,12 +118,13 @@ def test_valid_file_exits_0_with_a_summary_of_providers_clients_store_and_encryp
     lines = out.splitlines()
     assert lines[0] == f"config file {path} is valid"
     assert (
-        f"  aligenie-login: {ALIGENIE} at https://eco.taobao.com "
+        f"  aligenie-login: {ALIGENIE} at https://eco.taobao.com/router/rest "
         f"(app secret from {config_secrets.aligenie_file})"
     ) in lines
     assert (
-        f"  tencent-wechat: {TENCENT} at https://iot.cloud.tencent.com (app secret inline)" in lines
-    )
+        f"  tencent-wechat: {TENCENT} at https://iot.cloud.tencent.com/api/exploreropen/appapi "
+        "(app secret inline)"
+    ) in lines
     assert "  billing-app: may use tencent-wechat" in lines
     assert "  ops-console: may use every provider" in lines
     assert "store: rediss://redis.internal:6380/0 (credentials and query not shown)" in lines
@@ -140,11 +141,13 @@ def test_summary_never_shows_a_secret(
     config = production_config(config_secrets)
     config["providers"]["tencent-wechat"]["endpoint"] = (
         f"https://user:{config_secrets.tencent}@iot.cloud.tencent.com/api/exploreropen/appapi"
+        f"?token={config_secrets.tencent}#{config_secrets.tencent}"
     )
     status, out, err = run(write(tmp_path, config), capsys)
     assert status == 0
     assert [s for s in config_secrets.all() if s in out + err] == []
-    assert "user" not in out
+    assert "user" not in out and "token" not in out
+    assert " at https://iot.cloud.tencent.com/api/exploreropen/appapi (" in out
 
 
 def test_environment_overrides_are_named_but_their_values_are_not_shown(
