@@ -5,8 +5,7 @@ updated atomically there), so N replicas together stay under `rate_per_s` with b
 — and a concurrency cap per replica. A login waits for a slot while its deadline allows, else gets
 429 `outbound_limited`: the vendor never sees the excess (nor a call that waited for a slot until
 under `MIN_ATTEMPT_S` of the deadline was left, which it could not answer in time). While the store
-is down the rate falls back
-to a bucket per replica (the cap then holds per replica).
+is down the rate falls back to a bucket per replica (the cap then holds per replica).
 
 Per client: `vendor_calls_per_s` (per replica) counts the requests that need the vendor — misses,
 forced refreshes and each poll of a bind check — and answers 429 `client_rate_limited` beyond it;

@@ -4,9 +4,9 @@ A timer per command (`asyncio.timeout` arms and cancels a loop timer) costs ~4 Â
 measured â€” as much as the store's own work on a Redis hit, which makes one command (a miss makes
 four). Here a command notes its deadline and task in an insertion-ordered dict: the timeout is one
 value per store, so deadlines come in the order commands start and the oldest is always first. One
-timer, armed only while a command is in flight, wakes every `tick_s` and cancels each command past
-its deadline, which then raises TimeoutError. A command gives up between its deadline and `tick_s`
-after it.
+timer, armed while commands are in flight (it stops at the first tick that finds none), wakes every
+`tick_s` and cancels each command past its deadline, which then raises TimeoutError. A command
+gives up between its deadline and `tick_s` after it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class CommandDeadlines:
 
     @property
     def ticking(self) -> bool:
-        """Whether the ticker is armed (only while some command is in flight)."""
+        """Whether the ticker is armed: from the first command in flight to the first tick that finds
+        none (arming and cancelling it as each command starts and ends would be a timer per command)."""
         return self._ticker is not None
 
     async def run(self, send: Callable[[], Awaitable[T]]) -> T:
