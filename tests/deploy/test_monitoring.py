@@ -11,11 +11,9 @@ really exposes (scraped from a gateway that served hits, misses, bypasses, stale
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,7 @@ from tests.api.conftest import (  # noqa: F401 - fixtures, used by name
     vendors,
 )
 from tests.deploy import REPO, promtool
-from tests.helpers import ShiftedClock
+from tests.helpers import ShiftedClock, eventually
 
 PROMETHEUS = REPO / "deploy" / "prometheus"
 PROMETHEUS_RULE = PROMETHEUS / "alerts.yaml"
@@ -300,13 +298,6 @@ async def scrape(gateway: TestClient[Any, Any]) -> str:
     return await response.text()
 
 
-async def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 def wechat_user(open_id: str) -> dict[str, str]:
     return {**INPUTS[WECHAT], "wx_open_id": open_id}
 
@@ -336,7 +327,7 @@ async def busy_gateway_metrics(
     issued = len(vendors.state.issued_tokens)
     clock.offset = 85
     assert await post_login(gateway, key, body=wechat_user("o-renewed")) == 200  # refresh ahead
-    await wait_for(lambda: len(vendors.state.issued_tokens) == issued + 1)
+    await eventually(lambda: len(vendors.state.issued_tokens) == issued + 1)
     vendors.state.inject(APIS[WECHAT], HttpStatus(503), times=None)
     clock.offset = 95
     assert await post_login(gateway, key, body=wechat_user("o-goes-stale")) == 200  # stale
