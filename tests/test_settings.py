@@ -59,6 +59,20 @@ def test_gateway_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.M
     assert set(settings.providers) == {"tencent-wechat", "aligenie-login"}
 
 
+def test_a_provider_s_dash_may_be_an_underscore_in_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell can export GATEWAY_PROVIDERS__TENCENT_WECHAT__APP_SECRET but not the name with `-`:
+    both set the file's tencent-wechat (provider names never hold `_`), and no other provider appears."""
+    monkeypatch.setenv("GATEWAY_PROVIDERS__TENCENT_WECHAT__APP_SECRET", "from-the-shell")
+    monkeypatch.setenv("GATEWAY_PROVIDERS__ALIGENIE-LOGIN__TOKEN_TTL_S", "600")
+    settings = load_settings(write_config(tmp_path, GOOD))
+    assert set(settings.providers) == {"tencent-wechat", "aligenie-login"}
+    assert settings.providers["tencent-wechat"].secret() == "from-the-shell"
+    assert settings.providers["tencent-wechat"].app_key == "k1"  # the rest still from the file
+    assert settings.providers["aligenie-login"].token_ttl_s == 600
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [

@@ -173,4 +173,33 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment over explicit values (the YAML file, passed as init values) — the usual
         # twelve-factor order, so a Deployment can override one key of a shared ConfigMap.
-        return (env_settings, init_settings)
+        return (ShellProviderNames(settings_cls, env_settings), init_settings)
+
+
+class ShellProviderNames(PydanticBaseSettingsSource):
+    """The environment, with `_` in a provider's name read as `-`.
+
+    A POSIX shell cannot export `GATEWAY_PROVIDERS__TENCENT-WECHAT__APP_SECRET` (only env(1) and
+    Kubernetes can set such a name); provider names are [a-z0-9-]+, never `_`, so
+    `GATEWAY_PROVIDERS__TENCENT_WECHAT__APP_SECRET` can only mean providers.tencent-wechat."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._env.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self._env()
+        providers = values.get("providers")
+        if not isinstance(providers, dict):
+            return values
+        named: dict[str, Any] = {}
+        for name, given in providers.items():
+            key = name.replace("_", "-") if isinstance(name, str) else name
+            if isinstance(named.get(key), dict) and isinstance(given, dict):
+                named[key] = {**named[key], **given}  # both spellings set: one provider
+            else:
+                named[key] = given
+        return {**values, "providers": named}

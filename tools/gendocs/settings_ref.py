@@ -206,7 +206,8 @@ def configuration_page() -> str:
         "Settings come from a YAML file (`--config PATH` or `GATEWAY_CONFIG`) and from environment "
         "variables, which win over the file. A variable is `GATEWAY_` and the key's path in capitals, "
         "with `__` between levels; `<NAME>` stands for a provider's or a client's name (e.g. "
-        "`GATEWAY_PROVIDERS__TENCENT-WECHAT__APP_SECRET`). Lists are YAML lists in the file "
+        "`GATEWAY_PROVIDERS__TENCENT_WECHAT__APP_SECRET`: a `-` in a provider's name may be written "
+        "`_`, which a shell can export). Lists are YAML lists in the file "
         "(JSON in a variable, except where a setting says otherwise). `python -m gateway "
         "check-config FILE` validates a file offline; a bad file fails start-up naming each key at "
         "fault. See [Getting started](../getting-started.md) for a first file.",
