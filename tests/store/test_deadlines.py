@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -62,25 +63,19 @@ async def test_an_answer_in_time_is_returned_and_leaves_nothing_to_cancel() -> N
     assert deadlines.in_flight == 0  # the ticker, still armed until its next tick, finds nothing
 
 
-async def test_a_cancel_from_elsewhere_stays_a_cancellation() -> None:
+@pytest.mark.parametrize("send", [never_answers, swallows_a_cancel], ids=["delivered", "swallowed"])
+async def test_a_cancel_from_elsewhere_stays_a_cancellation(
+    send: Callable[[], Awaitable[object]],
+) -> None:
+    """Also when the library under the command lost the cancel: a cancelled task must stop (shutdown
+    would hang on a subscriber that loops on)."""
     deadlines = CommandDeadlines(30)
-    task = asyncio.create_task(deadlines.run(never_answers))
+    task = asyncio.create_task(deadlines.run(send))
     await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert deadlines.in_flight == 0
-
-
-async def test_a_cancel_from_elsewhere_that_the_command_swallowed_is_delivered() -> None:
-    """A cancelled task must stop even when the library under it lost the cancel (shutdown would
-    hang on a subscriber that loops on)."""
-    deadlines = CommandDeadlines(30)
-    task = asyncio.create_task(deadlines.run(swallows_a_cancel))
-    await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 async def test_a_deadline_cancel_that_the_command_swallowed_leaves_its_answer_and_no_cancel() -> (
